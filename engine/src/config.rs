@@ -94,8 +94,11 @@ impl EngineConfig {
 
     /// Reads an `mfshdd.cfg` file.
     pub fn parse_hdd_file(path: &Path) -> Result<Vec<HddLine>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { op: "read mfshdd.cfg", path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            op: "read mfshdd.cfg",
+            path: path.to_path_buf(),
+            source,
+        })?;
         parse_hdd_cfg(&text)
     }
 }
@@ -108,7 +111,10 @@ pub fn parse_hdd_cfg(text: &str) -> Result<Vec<HddLine>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        lines.push(parse_hdd_line(line).map_err(|why| Error::Config(format!("mfshdd.cfg line {}: {why}: {raw:?}", number + 1)))?);
+        lines.push(
+            parse_hdd_line(line)
+                .map_err(|why| Error::Config(format!("mfshdd.cfg line {}: {why}: {raw:?}", number + 1)))?,
+        );
     }
     Ok(lines)
 }

@@ -36,7 +36,7 @@ pub const IO_ALIGN: usize = 4096;
 pub const SUBFOLDERS: usize = 256;
 
 const _: () = assert!(CRC_TABLE_SIZE == 4096);
-const _: () = assert!(BLOCK_SIZE % IO_ALIGN == 0 && HEADER_SIZE % IO_ALIGN == 0);
+const _: () = assert!(BLOCK_SIZE.is_multiple_of(IO_ALIGN) && HEADER_SIZE.is_multiple_of(IO_ALIGN));
 const _: () = assert!(CHUNK_SIZE == 64 << 20);
 
 /// A chunk id as the master hands it out.

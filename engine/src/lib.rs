@@ -13,8 +13,10 @@ pub mod disk;
 pub mod error;
 pub mod header;
 pub mod layout;
+mod store;
 
 pub use buffer::{Buf, BufPool, BUF_SIZE};
 pub use config::{EngineConfig, HddLine};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{ChunkId, Version, BLOCKS_PER_CHUNK, BLOCK_SIZE};
+pub use store::{ChunkInfo, Engine, FolderReport, FolderSpace, ReadPiece, ScanReport, VERSION_MARKED_FOR_REMOVAL};

@@ -24,9 +24,12 @@ use tokio::sync::oneshot;
 
 use crate::buffer::Buf;
 
+mod ring;
 pub mod sim;
+mod uring;
 
 pub use sim::{SimConfig, SimDisk};
+pub use uring::UringDisk;
 
 /// What one request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,11 @@ pub trait Disk: Send + Sync + 'static {
     fn direct_io(&self) -> bool;
     /// Opens `rel` for data I/O; with `create`, the file must not exist yet.
     fn open(&self, rel: &Path, create: bool) -> io::Result<Arc<dyn DiskFile>>;
+    /// Opens an existing file through the page cache even on a direct disk:
+    /// legacy chunk files keep their blocks off the 4 KiB grid.
+    fn open_buffered(&self, rel: &Path) -> io::Result<Arc<dyn DiskFile>> {
+        self.open(rel, false)
+    }
     /// Reads up to `len` bytes from the start of `rel` through the page
     /// cache, and the file's size. For the start-up scan.
     fn peek(&self, rel: &Path, len: usize) -> io::Result<(Vec<u8>, u64)>;

@@ -1,0 +1,230 @@
+//! One chunk: its file, its version and its CRC table, behind one lock.
+//!
+//! Readers share the lock; writers, version changes and truncation hold it
+//! alone, so a block and its CRC entry always change together as far as any
+//! other operation can see. The CRC table lives in memory while the file is
+//! open and is written back, whole, in the same ordered chain as the data it
+//! describes (see ARCHITECTURE.md, "write ordering").
+//!
+//! Files written by elkfs have the 4096-byte header and use O_DIRECT. Legacy
+//! files (1024-byte header) keep their blocks at offsets that are not 4 KiB
+//! aligned, so they are opened buffered.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+
+use crate::buffer::{Buf, BufPool};
+use crate::crc::crc32;
+use crate::disk::{DiskFile, IoReq};
+use crate::error::{Error, Result};
+use crate::header::{CrcTable, Header, HeaderFault};
+use crate::layout::{
+    block_offset, chunk_file_name, geometry_from_file_size, subfolder_name, ChunkId, Version, BLOCK_SIZE,
+    CRC_TABLE_SIZE, HEADER_SIZE,
+};
+
+use super::folder::Folder;
+
+pub(crate) struct ChunkEntry {
+    pub(crate) id: ChunkId,
+    pub(crate) folder: usize,
+    /// Changed only under the write lock; atomic so `list` needs no lock.
+    version: AtomicU32,
+    /// Set once the chunk is deleted; late arrivals see `NoChunk`.
+    removed: AtomicBool,
+    pub(crate) state: Arc<RwLock<ChunkState>>,
+    /// Monotonic tick of the last use, for closing idle files.
+    pub(crate) last_use: AtomicU64,
+}
+
+pub(crate) struct ChunkState {
+    pub(crate) subfolder: usize,
+    /// Why the file is unusable, once that is known.
+    pub(crate) damaged: Option<String>,
+    pub(crate) open: Option<OpenChunk>,
+}
+
+pub(crate) struct OpenChunk {
+    pub(crate) file: Arc<dyn DiskFile>,
+    pub(crate) crc: CrcTable,
+    pub(crate) header_size: usize,
+    pub(crate) blocks: usize,
+}
+
+impl OpenChunk {
+    pub(crate) fn file_size(&self) -> u64 {
+        block_offset(self.header_size, 0) + (self.blocks * BLOCK_SIZE) as u64
+    }
+
+    pub(crate) fn block_offset(&self, block: usize) -> u64 {
+        block_offset(self.header_size, block)
+    }
+
+    /// A buffer holding the CRC table as it goes on disk.
+    pub(crate) async fn crc_buf(&self, pool: &BufPool) -> Buf {
+        let mut buf = pool.get().await;
+        buf.set_len(CRC_TABLE_SIZE);
+        self.crc.encode(&mut buf);
+        buf
+    }
+}
+
+impl ChunkEntry {
+    pub(crate) fn new(id: ChunkId, folder: usize, version: Version, subfolder: usize) -> ChunkEntry {
+        ChunkEntry {
+            id,
+            folder,
+            version: AtomicU32::new(version.0),
+            removed: AtomicBool::new(false),
+            state: Arc::new(RwLock::new(ChunkState { subfolder, damaged: None, open: None })),
+            last_use: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn state_arc(&self) -> Arc<RwLock<ChunkState>> {
+        self.state.clone()
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        Version(self.version.load(Ordering::SeqCst))
+    }
+
+    /// Call with the write lock held.
+    pub(crate) fn set_version(&self, version: Version) {
+        self.version.store(version.0, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    /// Call with the write lock held.
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+    }
+
+    /// The chunk exists, has `version` and is usable. Call with a lock held.
+    pub(crate) fn check(&self, state: &ChunkState, version: Version) -> Result<()> {
+        if self.is_removed() {
+            return Err(Error::NoChunk(self.id));
+        }
+        let have = self.version();
+        if have != version {
+            return Err(Error::WrongVersion { id: self.id, have, want: version });
+        }
+        if let Some(why) = &state.damaged {
+            return Err(Error::Damaged { id: self.id, why: why.clone() });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn rel_path(&self, state: &ChunkState) -> PathBuf {
+        rel_path(state.subfolder, self.id, self.version())
+    }
+
+    pub(crate) fn touch(&self, tick: u64) {
+        self.last_use.store(tick, Ordering::Relaxed);
+    }
+}
+
+/// Relative path of a chunk file inside its folder.
+pub(crate) fn rel_path(subfolder: usize, id: ChunkId, version: Version) -> PathBuf {
+    PathBuf::from(subfolder_name(subfolder)).join(chunk_file_name(id, version))
+}
+
+impl ChunkState {
+    /// Opens the file and loads header and CRC table, once. Returns whether
+    /// a file was opened now (the caller counts open files).
+    pub(crate) async fn ensure_open(
+        &mut self,
+        id: ChunkId,
+        version: Version,
+        folder: &Folder,
+        pool: &BufPool,
+    ) -> Result<bool> {
+        if self.open.is_some() {
+            return Ok(false);
+        }
+        {
+            match load(id, version, &rel_path(self.subfolder, id, version), folder, pool).await {
+                Ok(open) => self.open = Some(open),
+                Err(LoadError::Damaged(why)) => {
+                    self.damaged = Some(why.clone());
+                    return Err(Error::Damaged { id, why });
+                }
+                Err(LoadError::Other(e)) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn opened(&mut self) -> &mut OpenChunk {
+        self.open.as_mut().expect("ensure_open ran under this lock")
+    }
+}
+
+pub(crate) enum LoadError {
+    /// The file is there but is not a valid chunk of this id and version.
+    Damaged(String),
+    Other(Error),
+}
+
+async fn load(
+    id: ChunkId,
+    version: Version,
+    rel: &PathBuf,
+    folder: &Folder,
+    pool: &BufPool,
+) -> Result<OpenChunk, LoadError> {
+    let disk = &folder.disk;
+    let path = || disk.root().join(rel);
+    let (_, size) = disk.peek(rel, 0).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::Other(Error::NoChunk(id)),
+        _ => LoadError::Other(Error::io("stat chunk", path(), e)),
+    })?;
+    let (header_size, blocks) = geometry_from_file_size(size)
+        .ok_or_else(|| LoadError::Damaged(format!("file size {size} fits no chunk layout")))?;
+    let file = if header_size == HEADER_SIZE { disk.open(rel, false) } else { disk.open_buffered(rel) }
+        .map_err(|e| LoadError::Other(Error::io("open chunk", path(), e)))?;
+    let mut head = pool.get().await;
+    head.set_len(header_size);
+    let mut table = pool.get().await;
+    table.set_len(CRC_TABLE_SIZE);
+    let mut done = file
+        .submit(vec![IoReq::read(0, vec![head, table])])
+        .await
+        .map_err(|e| LoadError::Other(Error::io("read chunk header", path(), e)))?;
+    let done = done.pop().expect("one result per request");
+    let moved = done.result.map_err(|e| LoadError::Other(Error::io("read chunk header", path(), e)))?;
+    if moved < header_size + CRC_TABLE_SIZE {
+        return Err(LoadError::Damaged("file ends inside its header".into()));
+    }
+    let header = Header::decode(&done.bufs[0]).map_err(|fault| {
+        LoadError::Damaged(match fault {
+            HeaderFault::Short => "header too short".into(),
+            HeaderFault::Signature => "bad signature".into(),
+        })
+    })?;
+    if header.id != id || header.version != version {
+        return Err(LoadError::Damaged(format!(
+            "header says chunk {} version {}, file name says {} version {}",
+            header.id, header.version, id, version
+        )));
+    }
+    let mut crc = CrcTable::decode(&done.bufs[1], blocks);
+    crc.clear_from(blocks);
+    Ok(OpenChunk { file, crc, header_size, blocks })
+}
+
+/// Checks a block read from disk against its stored CRC.
+pub(crate) fn verify_block(id: ChunkId, block: usize, data: &[u8], stored: u32) -> Result<()> {
+    debug_assert_eq!(data.len(), BLOCK_SIZE);
+    let actual = crc32(data);
+    if actual != stored {
+        return Err(Error::Crc { id, block, stored, actual });
+    }
+    Ok(())
+}

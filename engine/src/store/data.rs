@@ -1,0 +1,320 @@
+//! Reading and writing blocks of existing chunks.
+//!
+//! Reads always fetch whole 64 KiB blocks, because a CRC covers a whole
+//! block: a 4 KiB read verifies all of its block, as MooseFS does. The block
+//! stays in its pool buffer and the piece asked for is a window into it, so
+//! the network layer can send it without copying.
+//!
+//! Writes carry a piece of one block at its place in a pool buffer
+//! (`buf.full()[offset..offset + size]`). A whole block goes to disk as it
+//! is. A partial block is merged with the old block read from disk (its CRC
+//! checked first); only that merge copies bytes, and it is counted.
+
+use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+use crate::buffer::Buf;
+use crate::crc::{crc32, crc32_zeros, EMPTY_BLOCK_CRC};
+use crate::disk::{IoDone, IoReq};
+use crate::error::{Error, Result};
+use crate::header::CrcTable;
+use crate::layout::{ChunkId, Version, BLOCKS_PER_CHUNK, BLOCK_SIZE};
+
+use super::chunk::{verify_block, ChunkEntry, ChunkState, OpenChunk};
+use super::{Engine, Inner};
+
+/// A piece of a block, read and verified, ready for the wire.
+#[derive(Debug)]
+pub struct ReadPiece {
+    buf: Buf,
+    offset: usize,
+    size: usize,
+    /// CRC-32 of the piece (of the whole block when the piece is the block).
+    pub crc: u32,
+}
+
+impl ReadPiece {
+    pub fn data(&self) -> &[u8] {
+        &self.buf.full()[self.offset..self.offset + self.size]
+    }
+
+    /// The whole block buffer and the piece's place in it.
+    pub fn into_parts(self) -> (Buf, usize, usize, u32) {
+        (self.buf, self.offset, self.size, self.crc)
+    }
+}
+
+fn check_range(id: ChunkId, block: usize, offset: usize, size: usize) -> Result<()> {
+    if block >= BLOCKS_PER_CHUNK || offset > BLOCK_SIZE || size > BLOCK_SIZE - offset {
+        return Err(Error::WrongRange { id, block, offset, size });
+    }
+    Ok(())
+}
+
+/// The single result of a one-request chain, with the I/O error named.
+fn single(done: std::io::Result<Vec<IoDone>>, op: &'static str, inner: &Inner, entry: &ChunkEntry) -> Result<IoDone> {
+    let path = || inner.folders[entry.folder].disk.root().join(format!("{}", entry.id));
+    let mut done = done.map_err(|e| Error::io(op, path(), e))?;
+    let first = done.drain(..).next().expect("one result per request");
+    Ok(first)
+}
+
+impl Inner {
+    /// A read lock on a live chunk of `version` whose file is open.
+    async fn read_open<'a>(&self, entry: &'a ChunkEntry, version: Version) -> Result<RwLockReadGuard<'a, ChunkState>> {
+        {
+            let state = entry.state.read().await;
+            entry.check(&state, version)?;
+            if state.open.is_some() {
+                return Ok(state);
+            }
+        }
+        let state = self.write_open(entry, version).await?;
+        Ok(state.downgrade())
+    }
+
+    /// A write lock on a live chunk of `version` whose file is open.
+    pub(crate) async fn write_open<'a>(
+        &self,
+        entry: &'a ChunkEntry,
+        version: Version,
+    ) -> Result<RwLockWriteGuard<'a, ChunkState>> {
+        let mut state = entry.state.write().await;
+        entry.check(&state, version)?;
+        let folder = &self.folders[entry.folder];
+        folder.check()?;
+        match state.ensure_open(entry.id, version, folder, &self.pool).await {
+            Ok(true) => self.opened_file(),
+            Ok(false) => {}
+            Err(e) => {
+                if let Error::Damaged { why, .. } = &e {
+                    self.note_damaged(entry.id, why);
+                }
+                return Err(e);
+            }
+        }
+        Ok(state)
+    }
+
+    /// Reads `count` blocks from `first` into pool buffers and verifies them.
+    /// Blocks past the end of the chunk read as zeros without touching disk.
+    pub(crate) async fn read_verified(
+        &self,
+        entry: &ChunkEntry,
+        open: &OpenChunk,
+        first: usize,
+        count: usize,
+    ) -> Result<Vec<(Buf, u32)>> {
+        assert!(first + count <= BLOCKS_PER_CHUNK);
+        let stored = open.blocks.clamp(first, first + count) - first;
+        let mut bufs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut buf = self.pool.get().await;
+            buf.set_len(BLOCK_SIZE);
+            bufs.push(buf);
+        }
+        let zeros = bufs.split_off(stored);
+        let mut out = Vec::with_capacity(count);
+        if stored > 0 {
+            let done = open.file.submit(vec![IoReq::read(open.block_offset(first), bufs)]).await;
+            let done = single(done, "read blocks", self, entry)?;
+            let moved = done.result.map_err(|e| Error::io("read blocks", self.folders[entry.folder].disk.root(), e))?;
+            if moved < stored * BLOCK_SIZE {
+                let why = format!("file ends inside block {}", first + moved / BLOCK_SIZE);
+                self.note_damaged(entry.id, &why);
+                return Err(Error::Damaged { id: entry.id, why });
+            }
+            for (i, buf) in done.bufs.into_iter().enumerate() {
+                let stored_crc = open.crc.0[first + i];
+                if let Err(e) = verify_block(entry.id, first + i, &buf, stored_crc) {
+                    self.note_damaged(entry.id, &e);
+                    return Err(e);
+                }
+                out.push((buf, stored_crc));
+            }
+        }
+        for mut buf in zeros {
+            buf.full_mut().fill(0);
+            out.push((buf, EMPTY_BLOCK_CRC));
+        }
+        Ok(out)
+    }
+
+    /// Writes whole blocks from `first` (CRCs in `crcs`), then the CRC table,
+    /// then fsyncs if so configured: one ordered chain.
+    pub(crate) async fn write_chain(
+        &self,
+        entry: &ChunkEntry,
+        state: &mut ChunkState,
+        first: usize,
+        bufs: Vec<Buf>,
+        crcs: &[u32],
+    ) -> Result<()> {
+        let count = bufs.len();
+        assert_eq!(count, crcs.len());
+        assert!(count > 0 && first + count <= BLOCKS_PER_CHUNK);
+        debug_assert!(bufs.iter().all(|b| b.len() == BLOCK_SIZE));
+        let folder = &self.folders[entry.folder];
+        let open = state.opened();
+        let end = first + count;
+        let growth = end.saturating_sub(open.blocks) as u64 * BLOCK_SIZE as u64;
+        let _reservation = if growth > 0 { Some(folder.reserve(growth)?) } else { None };
+        let previous: Vec<u32> = open.crc.0[first..end].to_vec();
+        open.crc.0[first..end].copy_from_slice(crcs);
+        let table = open.crc_buf(&self.pool).await;
+        let mut chain =
+            vec![IoReq::write(open.block_offset(first), bufs), IoReq::write(open.header_size as u64, vec![table])];
+        if self.config.fsync_before_ack {
+            chain.push(IoReq::fsync());
+        }
+        let done = open.file.submit(chain).await;
+        let failure = match done {
+            Err(e) => Some(e),
+            Ok(done) => done.into_iter().find_map(|d| d.result.err()),
+        };
+        if let Some(err) = failure {
+            folder.note_write_error(&err);
+            // What reached the disk is unknown now: forget the cached table so
+            // the next use reloads what is really there.
+            open.crc.0[first..end].copy_from_slice(&previous);
+            state.open = None;
+            self.closed_file();
+            if err.raw_os_error() == Some(libc::ENOSPC) {
+                return Err(Error::NoSpace { path: folder.line.path.clone() });
+            }
+            return Err(Error::io("write blocks", folder.disk.root().join(entry.id.to_string()), err));
+        }
+        if growth > 0 {
+            open.blocks = end;
+            folder.add_stored(growth);
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Reads `size` bytes at `offset` of `block`, verifying the whole block.
+    pub async fn read(
+        &self,
+        id: ChunkId,
+        version: Version,
+        block: usize,
+        offset: usize,
+        size: usize,
+    ) -> Result<ReadPiece> {
+        check_range(id, block, offset, size)?;
+        let inner = &self.inner;
+        let entry = inner.entry(id)?;
+        let state = inner.read_open(&entry, version).await?;
+        let open = state.open.as_ref().expect("read_open leaves the file open");
+        let (buf, block_crc) = inner.read_verified(&entry, open, block, 1).await?.pop().expect("one block");
+        let crc = if size == BLOCK_SIZE {
+            block_crc
+        } else if block >= open.blocks {
+            crc32_zeros(size)
+        } else {
+            crc32(&buf.full()[offset..offset + size])
+        };
+        Ok(ReadPiece { buf, offset, size, crc })
+    }
+
+    /// Reads whole blocks `first..first + count`, each verified, with CRCs.
+    pub async fn read_blocks(
+        &self,
+        id: ChunkId,
+        version: Version,
+        first: usize,
+        count: usize,
+    ) -> Result<Vec<(Buf, u32)>> {
+        if count == 0 || first + count > BLOCKS_PER_CHUNK {
+            return Err(Error::WrongRange { id, block: first, offset: 0, size: count * BLOCK_SIZE });
+        }
+        let entry = self.inner.entry(id)?;
+        let state = self.inner.read_open(&entry, version).await?;
+        let open = state.open.as_ref().expect("read_open leaves the file open");
+        self.inner.read_verified(&entry, open, first, count).await
+    }
+
+    /// Writes a piece of one block: `buf.full()[offset..offset + size]`, whose
+    /// CRC-32 the sender computed as `crc`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn write(
+        &self,
+        id: ChunkId,
+        version: Version,
+        block: usize,
+        offset: usize,
+        size: usize,
+        mut buf: Buf,
+        crc: u32,
+    ) -> Result<()> {
+        check_range(id, block, offset, size)?;
+        if size == 0 {
+            return Err(Error::WrongRange { id, block, offset, size });
+        }
+        if crc32(&buf.full()[offset..offset + size]) != crc {
+            return Err(Error::PieceCrc { id, block });
+        }
+        let inner = &self.inner;
+        let entry = inner.entry(id)?;
+        let mut state = inner.write_open(&entry, version).await?;
+        buf.set_len(BLOCK_SIZE);
+        let block_crc = if size == BLOCK_SIZE {
+            crc
+        } else {
+            let open = state.opened();
+            if block < open.blocks {
+                let (old, _) = inner.read_verified(&entry, open, block, 1).await?.pop().expect("one block");
+                let end = offset + size;
+                buf.full_mut()[..offset].copy_from_slice(&old[..offset]);
+                buf.full_mut()[end..].copy_from_slice(&old[end..]);
+                inner.pool.note_copy(BLOCK_SIZE - size);
+            } else {
+                buf.full_mut()[..offset].fill(0);
+                buf.full_mut()[offset + size..].fill(0);
+            }
+            crc32(&buf)
+        };
+        inner.write_chain(&entry, &mut state, block, vec![buf], &[block_crc]).await
+    }
+
+    /// Writes whole blocks from `first`; each buffer holds 64 KiB.
+    pub async fn write_blocks(&self, id: ChunkId, version: Version, first: usize, bufs: Vec<Buf>) -> Result<()> {
+        if bufs.is_empty() || first + bufs.len() > BLOCKS_PER_CHUNK || bufs.iter().any(|b| b.len() != BLOCK_SIZE) {
+            return Err(Error::WrongRange { id, block: first, offset: 0, size: bufs.len() * BLOCK_SIZE });
+        }
+        let crcs: Vec<u32> = bufs.iter().map(|b| crc32(b)).collect();
+        let inner = &self.inner;
+        let entry = inner.entry(id)?;
+        let mut state = inner.write_open(&entry, version).await?;
+        inner.write_chain(&entry, &mut state, first, bufs, &crcs).await
+    }
+
+    /// Number of 64 KiB blocks stored for the chunk.
+    pub async fn blocks(&self, id: ChunkId, version: Version) -> Result<usize> {
+        let entry = self.inner.entry(id)?;
+        let state = self.inner.read_open(&entry, version).await?;
+        Ok(state.open.as_ref().expect("open").blocks)
+    }
+
+    /// The chunk's CRC table (empty-block CRC past the last block).
+    pub async fn checksum_table(&self, id: ChunkId, version: Version) -> Result<CrcTable> {
+        let entry = self.inner.entry(id)?;
+        let state = self.inner.read_open(&entry, version).await?;
+        Ok(state.open.as_ref().expect("open").crc.clone())
+    }
+
+    /// Reads every block of the chunk and checks its CRC.
+    pub async fn test(&self, id: ChunkId, version: Version) -> Result<()> {
+        const BATCH: usize = 16;
+        let entry = self.inner.entry(id)?;
+        let state = self.inner.read_open(&entry, version).await?;
+        let open = state.open.as_ref().expect("open");
+        let mut first = 0;
+        while first < open.blocks {
+            let count = BATCH.min(open.blocks - first);
+            self.inner.read_verified(&entry, open, first, count).await?;
+            first += count;
+        }
+        Ok(())
+    }
+}
