@@ -62,6 +62,9 @@ pub struct EngineConfig {
     pub queue_depth: usize,
     /// Chunk files kept open at most; idle ones are closed past this.
     pub max_open_files: usize,
+    /// Use O_DIRECT where the file system allows it; off forces buffered
+    /// I/O on every folder (it stays on the same ring).
+    pub direct_io: bool,
     /// Read every chunk header during the start-up scan (refuses damaged
     /// files up front instead of at first use).
     pub verify_headers_at_scan: bool,
@@ -77,6 +80,7 @@ impl EngineConfig {
             pool_buffers: 1024,
             queue_depth: 64,
             max_open_files: 4096,
+            direct_io: true,
             verify_headers_at_scan: true,
         }
     }

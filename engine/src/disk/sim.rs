@@ -28,6 +28,11 @@
 //! file is applied, then `EIO`). Deterministic switches work at any time:
 //! [`SimDisk::set_fail_writes`], [`SimDisk::set_fail_reads`],
 //! [`SimDisk::set_capacity`] and [`SimDisk::corrupt`] (silent media damage).
+//! [`SimDisk::crash_after`] cuts the power in the middle of whatever runs:
+//! after a given number of steps (each data request and each namespace
+//! change is one), the disk crashes and then fails every call with `EIO`
+//! until [`SimDisk::crash`] brings it back, so the dying process cannot
+//! touch what survived.
 //! With `direct_io` on, a request whose offset or buffer lengths are not
 //! 4096-aligned fails with `EINVAL`, as O_DIRECT does; it is reported rather
 //! than asserted so tests can watch the engine's discipline.
@@ -173,6 +178,10 @@ struct State {
     pending: Vec<NsOp>,
     /// Requests submitted, by op: read, write, fsync.
     requests: [u64; 3],
+    /// Steps left before an armed power cut.
+    countdown: Option<u64>,
+    /// The power is off after a cut by `countdown`.
+    down: bool,
 }
 
 /// An in-memory data folder with seeded faults and crashes; see the module notes.
@@ -249,6 +258,8 @@ impl SimDisk {
             durable_names: BTreeMap::new(),
             pending: Vec::new(),
             requests: [0; 3],
+            countdown: None,
+            down: false,
         };
         SimDisk {
             root: Path::new("/sim").join(&config.name),
@@ -282,7 +293,22 @@ impl SimDisk {
     /// Loses power: only durable names and fsynced bytes remain, and every
     /// handle open so far is dead. The disk itself stays usable.
     pub fn crash(&self) {
-        lock(&self.state).crash();
+        let mut state = lock(&self.state);
+        state.crash();
+        state.countdown = None;
+        state.down = false;
+    }
+
+    /// Arms (or with `None` disarms) a power cut: `steps` more data requests
+    /// or namespace changes succeed, the next one crashes the disk, and
+    /// everything fails with `EIO` from then until [`SimDisk::crash`].
+    pub fn crash_after(&self, steps: Option<u64>) {
+        lock(&self.state).countdown = steps;
+    }
+
+    /// Whether an armed power cut has happened and the power is still off.
+    pub fn is_down(&self) -> bool {
+        lock(&self.state).down
     }
 
     /// Requests of kind `op` submitted so far, cancelled ones included.
@@ -294,6 +320,11 @@ impl SimDisk {
     fn open_with(&self, rel: &Path, create: bool, direct_io: bool) -> io::Result<Arc<dyn DiskFile>> {
         let key = name_key(rel)?;
         let mut state = lock(&self.state);
+        if create {
+            state.step()?
+        } else {
+            state.powered()?
+        }
         let ino = if create { state.create_file(&key)? } else { state.lookup_file(&key)? };
         state.inode_mut(ino)?.open += 1;
         let generation = state.generation;
@@ -320,6 +351,33 @@ impl SimDisk {
 }
 
 impl State {
+    /// Fails while the power is off.
+    fn powered(&self) -> io::Result<()> {
+        if self.down {
+            return Err(errno(libc::EIO));
+        }
+        Ok(())
+    }
+
+    /// Counts one step that may change the disk, cutting the power when an
+    /// armed countdown runs out.
+    fn step(&mut self) -> io::Result<()> {
+        self.powered()?;
+        match self.countdown {
+            Some(0) => {
+                self.crash();
+                self.down = true;
+                self.countdown = None;
+                Err(errno(libc::EIO))
+            }
+            Some(left) => {
+                self.countdown = Some(left - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
         self.inodes.get_mut(&ino).ok_or_else(|| errno(libc::EBADF))
     }
@@ -665,6 +723,7 @@ impl Disk for SimDisk {
     fn peek(&self, rel: &Path, len: usize) -> io::Result<(Vec<u8>, u64)> {
         let key = name_key(rel)?;
         let mut state = lock(&self.state);
+        state.powered()?;
         let ino = state.lookup_file(&key)?;
         let data = &state.inode_mut(ino)?.volatile;
         Ok((data[..len.min(data.len())].to_vec(), data.len() as u64))
@@ -672,22 +731,29 @@ impl Disk for SimDisk {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let (from, to) = (name_key(from)?, name_key(to)?);
-        lock(&self.state).rename(from, to)
+        let mut state = lock(&self.state);
+        state.step()?;
+        state.rename(from, to)
     }
 
     fn remove(&self, rel: &Path) -> io::Result<()> {
         let key = name_key(rel)?;
-        lock(&self.state).remove(key)
+        let mut state = lock(&self.state);
+        state.step()?;
+        state.remove(key)
     }
 
     fn create_dir(&self, rel: &Path) -> io::Result<()> {
         let key = name_key(rel)?;
-        lock(&self.state).create_dir(key)
+        let mut state = lock(&self.state);
+        state.step()?;
+        state.create_dir(key)
     }
 
     fn list_dir(&self, rel: &Path) -> io::Result<Vec<String>> {
         let key = folder_key(rel)?;
         let state = lock(&self.state);
+        state.powered()?;
         state.require_dir(&key)?;
         let names =
             state.children(&key).filter_map(|path| path.file_name()).map(|name| name.to_string_lossy().into_owned());
@@ -697,6 +763,7 @@ impl Disk for SimDisk {
     fn sync_dir(&self, rel: &Path) -> io::Result<()> {
         let key = folder_key(rel)?;
         let mut state = lock(&self.state);
+        state.step()?;
         state.require_dir(&key)?;
         state.sync_dir(&key);
         Ok(())
@@ -704,6 +771,7 @@ impl Disk for SimDisk {
 
     fn space(&self) -> io::Result<FsSpace> {
         let state = lock(&self.state);
+        state.powered()?;
         let total = state.capacity.unwrap_or(UNLIMITED_BYTES);
         Ok(FsSpace { total, avail: total.saturating_sub(state.used_bytes()) })
     }
@@ -716,7 +784,7 @@ impl DiskFile for SimFile {
         let mut done = Vec::with_capacity(chain.len());
         for mut req in chain {
             state.requests[op_index(req.op)] += 1;
-            let result = if failed { Err(cancelled()) } else { state.run(self, &mut req) };
+            let result = if failed { Err(cancelled()) } else { state.step().and_then(|()| state.run(self, &mut req)) };
             failed |= result.is_err();
             done.push(IoDone { bufs: req.bufs, result });
         }
@@ -725,12 +793,14 @@ impl DiskFile for SimFile {
 
     fn size(&self) -> io::Result<u64> {
         let mut state = lock(&self.state);
+        state.powered()?;
         state.check_handle(self)?;
         Ok(state.inode_mut(self.ino)?.volatile.len() as u64)
     }
 
     fn set_size(&self, len: u64) -> io::Result<()> {
         let mut state = lock(&self.state);
+        state.step()?;
         state.check_handle(self)?;
         if state.fail_writes {
             return Err(errno(libc::EIO));
@@ -1026,6 +1096,31 @@ mod tests {
         assert_eq!(faulty_run(42), (first.clone(), data));
         assert!(first.iter().any(Option::is_some) && first.iter().any(Option::is_none));
         assert_ne!(faulty_run(43).0, first, "another seed, other faults");
+    }
+
+    #[test]
+    fn a_power_cut_mid_chain_keeps_the_disk_down_until_restarted() {
+        let pool = BufPool::new(4);
+        let disk = disk(1);
+        let file = disk.open(Path::new("f"), true).unwrap();
+        disk.sync_dir(Path::new("")).unwrap();
+        disk.crash_after(Some(2));
+        let chain = vec![
+            IoReq::write(0, vec![filled(&pool, 4096, 1)]),
+            IoReq::fsync(),
+            IoReq::write(4096, vec![filled(&pool, 4096, 2)]),
+            IoReq::fsync(),
+        ];
+        let done = file.submit(chain).wait().unwrap();
+        let errnos: Vec<_> = done.iter().map(|d| errno_of(&d.result)).collect();
+        assert_eq!(errnos, vec![None, None, Some(libc::EIO), Some(libc::ECANCELED)]);
+        drop(done);
+        assert!(disk.is_down());
+        assert_eq!(disk.remove(Path::new("f")).unwrap_err().raw_os_error(), Some(libc::EIO));
+        assert!(disk.list_dir(Path::new("")).is_err(), "nothing works while the power is off");
+        disk.crash();
+        assert!(!disk.is_down());
+        assert_eq!(contents(&disk, "f").unwrap(), vec![1; 4096]);
     }
 
     #[test]

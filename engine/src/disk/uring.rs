@@ -33,12 +33,15 @@ pub struct UringDisk {
 
 impl UringDisk {
     /// Opens (creating if needed) the folder `root`, locks it, probes
-    /// O_DIRECT and starts its ring with `queue_depth` chains in flight.
-    pub fn open(root: &Path, queue_depth: usize) -> io::Result<UringDisk> {
+    /// O_DIRECT (unless `allow_direct` is off) and starts its ring with
+    /// `queue_depth` chains in flight.
+    pub fn open(root: &Path, queue_depth: usize, allow_direct: bool) -> io::Result<UringDisk> {
         std::fs::create_dir_all(root)?;
         let lock = lock_folder(root)?;
-        let direct = probe_direct(root)?;
-        if direct {
+        let direct = allow_direct && probe_direct(root)?;
+        if !allow_direct {
+            tracing::info!(folder = %root.display(), "O_DIRECT disabled by configuration: buffered I/O");
+        } else if direct {
             tracing::info!(folder = %root.display(), "O_DIRECT available");
         } else {
             tracing::warn!(

@@ -76,7 +76,7 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<(Engine, ScanReport)> {
         let mut disks: Vec<Arc<dyn Disk>> = Vec::with_capacity(config.disks.len());
         for line in &config.disks {
-            let disk = UringDisk::open(&line.path, config.queue_depth)
+            let disk = UringDisk::open(&line.path, config.queue_depth, config.direct_io)
                 .map_err(|e| Error::io("open data folder", &line.path, e))?;
             disks.push(Arc::new(disk));
         }
