@@ -19,7 +19,8 @@ fn fixtures() -> PathBuf {
 /// Runs the real checker; the test command installs it (moosefs-chunkserver).
 fn mfschunktool_ok(files: &[PathBuf]) {
     let tool = ["/usr/sbin/mfschunktool", "/usr/bin/mfschunktool"].into_iter().find(|p| Path::new(p).exists());
-    let tool = tool.expect("mfschunktool not found: install the Debian package moosefs-chunkserver (scripts/test does)");
+    let tool =
+        tool.expect("mfschunktool not found: install the Debian package moosefs-chunkserver (scripts/test does)");
     let out = Command::new(tool).arg("-x").arg("-e").args(files).output().expect("run mfschunktool");
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "mfschunktool failed ({}):\n{text}", out.status);
