@@ -80,6 +80,16 @@ impl SimFaults {
     }
 }
 
+/// Faults injected so far, by kind; the switches are not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimFaultCounts {
+    pub read_eio: u64,
+    pub write_eio: u64,
+    pub fsync_eio: u64,
+    pub write_enospc: u64,
+    pub torn_write: u64,
+}
+
 /// How a [`SimDisk`] behaves.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -178,6 +188,7 @@ struct State {
     pending: Vec<NsOp>,
     /// Requests submitted, by op: read, write, fsync.
     requests: [u64; 3],
+    injected: SimFaultCounts,
     /// Steps left before an armed power cut.
     countdown: Option<u64>,
     /// The power is off after a cut by `countdown`.
@@ -258,6 +269,7 @@ impl SimDisk {
             durable_names: BTreeMap::new(),
             pending: Vec::new(),
             requests: [0; 3],
+            injected: SimFaultCounts::default(),
             countdown: None,
             down: false,
         };
@@ -304,6 +316,11 @@ impl SimDisk {
     /// everything fails with `EIO` from then until [`SimDisk::crash`].
     pub fn crash_after(&self, steps: Option<u64>) {
         lock(&self.state).countdown = steps;
+    }
+
+    /// Random faults injected so far.
+    pub fn injected(&self) -> SimFaultCounts {
+        lock(&self.state).injected
     }
 
     /// Whether an armed power cut has happened and the power is still off.
@@ -615,8 +632,11 @@ impl State {
     }
 
     fn read(&mut self, ino: Ino, offset: u64, bufs: &mut [Buf]) -> io::Result<usize> {
-        let fail = self.fail_reads || self.draw(self.faults.read_eio);
-        if fail {
+        if self.fail_reads {
+            return Err(errno(libc::EIO));
+        }
+        if self.draw(self.faults.read_eio) {
+            self.injected.read_eio += 1;
             return Err(errno(libc::EIO));
         }
         let data = &self.inode_mut(ino)?.volatile;
@@ -636,17 +656,23 @@ impl State {
     }
 
     fn write(&mut self, ino: Ino, offset: u64, bufs: &[Buf]) -> io::Result<usize> {
-        let fail = self.fail_writes || self.draw(self.faults.write_eio);
-        if fail {
+        if self.fail_writes {
+            return Err(errno(libc::EIO));
+        }
+        if self.draw(self.faults.write_eio) {
+            self.injected.write_eio += 1;
             return Err(errno(libc::EIO));
         }
         if self.draw(self.faults.write_enospc) {
+            self.injected.write_enospc += 1;
             return Err(errno(libc::ENOSPC));
         }
         let len: u64 = bufs.iter().map(|buf| buf.len() as u64).sum();
         let size = self.inode_mut(ino)?.volatile.len() as u64;
         self.check_space((offset + len).saturating_sub(size))?;
-        let keep = if self.draw(self.faults.torn_write) { self.torn_prefix(offset, len) } else { len };
+        let torn = self.draw(self.faults.torn_write);
+        self.injected.torn_write += u64::from(torn);
+        let keep = if torn { self.torn_prefix(offset, len) } else { len };
         let data = Arc::make_mut(&mut self.inode_mut(ino)?.volatile);
         let end = (offset + keep) as usize;
         // A write that lands nothing does not extend the file either.
@@ -680,8 +706,11 @@ impl State {
     }
 
     fn fsync(&mut self, ino: Ino) -> io::Result<usize> {
-        let fail = self.fail_writes || self.draw(self.faults.fsync_eio);
-        if fail {
+        if self.fail_writes {
+            return Err(errno(libc::EIO));
+        }
+        if self.draw(self.faults.fsync_eio) {
+            self.injected.fsync_eio += 1;
             return Err(errno(libc::EIO));
         }
         let inode = self.inode_mut(ino)?;
@@ -1059,6 +1088,7 @@ mod tests {
             let file = disk.open(Path::new("f"), true).unwrap();
             let result = one(&*file, IoReq::write(4096, vec![filled(&pool, 65_536, 1), filled(&pool, 4096, 2)])).result;
             assert_eq!(errno_of(&result), Some(libc::EIO));
+            assert_eq!(disk.injected(), SimFaultCounts { torn_write: 1, ..SimFaultCounts::default() });
             let data = contents(&disk, "f").unwrap();
             if !data.is_empty() {
                 assert_eq!(data.len() % SECTOR as usize, 0);
