@@ -76,6 +76,15 @@ impl BufPool {
         self.take_slot()
     }
 
+    /// Takes `count` buffers at once, waiting until all are free. Taking
+    /// them one by one could deadlock two callers that each hold half.
+    pub async fn get_many(&self, count: usize) -> Vec<Buf> {
+        assert!(count <= self.inner.slots, "asked for {count} of {} buffers", self.inner.slots);
+        let permits = self.inner.permits.acquire_many(count as u32).await.expect("pool semaphore is never closed");
+        permits.forget();
+        (0..count).map(|_| self.take_slot()).collect()
+    }
+
     /// Takes a buffer if one is free.
     pub fn try_get(&self) -> Option<Buf> {
         let permit = self.inner.permits.try_acquire().ok()?;

@@ -22,6 +22,9 @@ use crate::layout::{ChunkId, Version, BLOCKS_PER_CHUNK, BLOCK_SIZE};
 use super::chunk::{verify_block, ChunkEntry, ChunkState, OpenChunk};
 use super::{Engine, Inner};
 
+/// Blocks moved per request when a whole chunk is read or copied.
+pub(crate) const COPY_BATCH: usize = 16;
+
 /// A piece of a block, read and verified, ready for the wire.
 #[derive(Debug)]
 pub struct ReadPiece {
@@ -82,7 +85,7 @@ impl Inner {
         entry.check(&state, version)?;
         let folder = &self.folders[entry.folder];
         folder.check()?;
-        match state.ensure_open(entry.id, version, folder, &self.pool).await {
+        match state.ensure_open(entry.id, version, folder, &self.meta).await {
             Ok(true) => self.opened_file(),
             Ok(false) => {}
             Err(e) => {
@@ -95,23 +98,22 @@ impl Inner {
         Ok(state)
     }
 
-    /// Reads `count` blocks from `first` into pool buffers and verifies them.
-    /// Blocks past the end of the chunk read as zeros without touching disk.
+    /// Reads one block per buffer in `bufs` (taken by the caller before it
+    /// locked the chunk), from `first` on, and verifies them. Blocks past the
+    /// end of the chunk read as zeros without touching disk.
     pub(crate) async fn read_verified(
         &self,
         entry: &ChunkEntry,
         open: &OpenChunk,
         first: usize,
-        count: usize,
+        mut bufs: Vec<Buf>,
     ) -> Result<Vec<(Buf, u32)>> {
-        assert!(first + count <= BLOCKS_PER_CHUNK);
-        let stored = open.blocks.clamp(first, first + count) - first;
-        let mut bufs = Vec::with_capacity(count);
-        for _ in 0..count {
-            let mut buf = self.pool.get().await;
+        let count = bufs.len();
+        assert!(count > 0 && first + count <= BLOCKS_PER_CHUNK);
+        for buf in &mut bufs {
             buf.set_len(BLOCK_SIZE);
-            bufs.push(buf);
         }
+        let stored = open.blocks.clamp(first, first + count) - first;
         let zeros = bufs.split_off(stored);
         let mut out = Vec::with_capacity(count);
         if stored > 0 {
@@ -140,7 +142,8 @@ impl Inner {
     }
 
     /// Writes whole blocks from `first` (CRCs in `crcs`), then the CRC table,
-    /// then fsyncs if so configured: one ordered chain.
+    /// then fsyncs if so configured: one ordered chain. Gives the data
+    /// buffers back for reuse.
     pub(crate) async fn write_chain(
         &self,
         entry: &ChunkEntry,
@@ -148,7 +151,7 @@ impl Inner {
         first: usize,
         bufs: Vec<Buf>,
         crcs: &[u32],
-    ) -> Result<()> {
+    ) -> Result<Vec<Buf>> {
         let count = bufs.len();
         assert_eq!(count, crcs.len());
         assert!(count > 0 && first + count <= BLOCKS_PER_CHUNK);
@@ -160,16 +163,22 @@ impl Inner {
         let _reservation = if growth > 0 { Some(folder.reserve(growth)?) } else { None };
         let previous: Vec<u32> = open.crc.0[first..end].to_vec();
         open.crc.0[first..end].copy_from_slice(crcs);
-        let table = open.crc_buf(&self.pool).await;
+        let table = open.crc_buf(&self.meta).await;
         let mut chain =
             vec![IoReq::write(open.block_offset(first), bufs), IoReq::write(open.header_size as u64, vec![table])];
         if self.config.fsync_before_ack {
             chain.push(IoReq::fsync());
         }
         let done = open.file.submit(chain).await;
+        let mut returned = Vec::new();
         let failure = match done {
             Err(e) => Some(e),
-            Ok(done) => done.into_iter().find_map(|d| d.result.err()),
+            Ok(done) => {
+                let mut done = done.into_iter();
+                let data = done.next().expect("one result per request");
+                returned = data.bufs;
+                data.result.err().or_else(|| done.find_map(|d| d.result.err()))
+            }
         };
         if let Some(err) = failure {
             folder.note_write_error(&err);
@@ -187,7 +196,7 @@ impl Inner {
             open.blocks = end;
             folder.add_stored(growth);
         }
-        Ok(())
+        Ok(returned)
     }
 }
 
@@ -204,9 +213,10 @@ impl Engine {
         check_range(id, block, offset, size)?;
         let inner = &self.inner;
         let entry = inner.entry(id)?;
+        let buf = inner.pool.get().await;
         let state = inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("read_open leaves the file open");
-        let (buf, block_crc) = inner.read_verified(&entry, open, block, 1).await?.pop().expect("one block");
+        let (buf, block_crc) = inner.read_verified(&entry, open, block, vec![buf]).await?.pop().expect("one block");
         let crc = if size == BLOCK_SIZE {
             block_crc
         } else if block >= open.blocks {
@@ -229,9 +239,10 @@ impl Engine {
             return Err(Error::WrongRange { id, block: first, offset: 0, size: count * BLOCK_SIZE });
         }
         let entry = self.inner.entry(id)?;
+        let bufs = self.inner.pool.get_many(count).await;
         let state = self.inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("read_open leaves the file open");
-        self.inner.read_verified(&entry, open, first, count).await
+        self.inner.read_verified(&entry, open, first, bufs).await
     }
 
     /// Writes a piece of one block: `buf.full()[offset..offset + size]`, whose
@@ -256,25 +267,28 @@ impl Engine {
         }
         let inner = &self.inner;
         let entry = inner.entry(id)?;
+        let spare = if size == BLOCK_SIZE { None } else { Some(inner.pool.get().await) };
         let mut state = inner.write_open(&entry, version).await?;
         buf.set_len(BLOCK_SIZE);
-        let block_crc = if size == BLOCK_SIZE {
-            crc
-        } else {
-            let open = state.opened();
-            if block < open.blocks {
-                let (old, _) = inner.read_verified(&entry, open, block, 1).await?.pop().expect("one block");
-                let end = offset + size;
-                buf.full_mut()[..offset].copy_from_slice(&old[..offset]);
-                buf.full_mut()[end..].copy_from_slice(&old[end..]);
-                inner.pool.note_copy(BLOCK_SIZE - size);
-            } else {
-                buf.full_mut()[..offset].fill(0);
-                buf.full_mut()[offset + size..].fill(0);
+        let block_crc = match spare {
+            None => crc,
+            Some(spare) => {
+                let open = state.opened();
+                if block < open.blocks {
+                    let (old, _) =
+                        inner.read_verified(&entry, open, block, vec![spare]).await?.pop().expect("one block");
+                    let end = offset + size;
+                    buf.full_mut()[..offset].copy_from_slice(&old[..offset]);
+                    buf.full_mut()[end..].copy_from_slice(&old[end..]);
+                    inner.pool.note_copy(BLOCK_SIZE - size);
+                } else {
+                    buf.full_mut()[..offset].fill(0);
+                    buf.full_mut()[offset + size..].fill(0);
+                }
+                crc32(&buf)
             }
-            crc32(&buf)
         };
-        inner.write_chain(&entry, &mut state, block, vec![buf], &[block_crc]).await
+        inner.write_chain(&entry, &mut state, block, vec![buf], &[block_crc]).await.map(drop)
     }
 
     /// Writes whole blocks from `first`; each buffer holds 64 KiB.
@@ -286,7 +300,7 @@ impl Engine {
         let inner = &self.inner;
         let entry = inner.entry(id)?;
         let mut state = inner.write_open(&entry, version).await?;
-        inner.write_chain(&entry, &mut state, first, bufs, &crcs).await
+        inner.write_chain(&entry, &mut state, first, bufs, &crcs).await.map(drop)
     }
 
     /// Number of 64 KiB blocks stored for the chunk.
@@ -305,14 +319,16 @@ impl Engine {
 
     /// Reads every block of the chunk and checks its CRC.
     pub async fn test(&self, id: ChunkId, version: Version) -> Result<()> {
-        const BATCH: usize = 16;
         let entry = self.inner.entry(id)?;
+        let mut bufs = self.inner.pool.get_many(COPY_BATCH).await;
         let state = self.inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("open");
         let mut first = 0;
         while first < open.blocks {
-            let count = BATCH.min(open.blocks - first);
-            self.inner.read_verified(&entry, open, first, count).await?;
+            let count = COPY_BATCH.min(open.blocks - first);
+            let tail = bufs.split_off(count);
+            let read = self.inner.read_verified(&entry, open, first, bufs).await?;
+            bufs = read.into_iter().map(|(buf, _)| buf).chain(tail).collect();
             first += count;
         }
         Ok(())

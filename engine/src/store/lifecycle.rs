@@ -19,6 +19,7 @@ use crate::header::{CrcTable, Header};
 use crate::layout::{subfolder_name, ChunkId, Version, BLOCK_SIZE, CRC_TABLE_SIZE, EMPTY_CHUNK_FILE_SIZE, HEADER_SIZE};
 
 use super::chunk::{rel_path, ChunkEntry, ChunkState, OpenChunk};
+use super::data::COPY_BATCH;
 use super::folder::Folder;
 use super::{Engine, Inner};
 
@@ -117,11 +118,11 @@ impl Inner {
             std::io::ErrorKind::AlreadyExists => Error::ChunkExists { id },
             _ => Error::io("create chunk", &path, e),
         })?;
-        let mut head = self.pool.get().await;
+        let mut head = self.meta.get().await;
         head.set_len(HEADER_SIZE);
         Header { id, version }.encode(&mut head);
         let crc = CrcTable::empty();
-        let mut table = self.pool.get().await;
+        let mut table = self.meta.get().await;
         table.set_len(CRC_TABLE_SIZE);
         crc.encode(&mut table);
         let mut chain = vec![IoReq::write(0, vec![head, table])];
@@ -163,7 +164,7 @@ impl Inner {
         })?;
         entry.set_version(new_version);
         let open = state.opened();
-        let mut page = self.pool.get().await;
+        let mut page = self.meta.get().await;
         let mut chain = if open.header_size == HEADER_SIZE {
             page.set_len(HEADER_SIZE);
             Header { id: entry.id, version: new_version }.encode(&mut page);
@@ -187,8 +188,9 @@ impl Inner {
         self.sync_folder(folder, &subfolder_name(state.subfolder))
     }
 
-    /// Cuts or extends the chunk to `length` bytes of data.
-    async fn truncate_data(&self, entry: &ChunkEntry, state: &mut ChunkState, length: u64) -> Result<()> {
+    /// Cuts or extends the chunk to `length` bytes of data. `spare` is a
+    /// data buffer taken before the lock, for the last partial block.
+    async fn truncate_data(&self, entry: &ChunkEntry, state: &mut ChunkState, length: u64, spare: Buf) -> Result<()> {
         let folder = &self.folders[entry.folder];
         let open = state.opened();
         let blocks = length.div_ceil(BLOCK_SIZE as u64) as usize;
@@ -210,7 +212,7 @@ impl Inner {
         let mut rewrite: Option<(Buf, u32)> = None;
         if tail != 0 {
             let last = blocks - 1;
-            let (mut buf, _) = self.read_verified(entry, open, last, 1).await?.pop().expect("one block");
+            let (mut buf, _) = self.read_verified(entry, open, last, vec![spare]).await?.pop().expect("one block");
             buf.full_mut()[tail..].fill(0);
             let crc = crc32(&buf);
             rewrite = Some((buf, crc));
@@ -224,9 +226,9 @@ impl Inner {
         open.crc.clear_from(blocks);
         folder.sub_stored(dropped);
         match rewrite {
-            Some((buf, crc)) => self.write_chain(entry, state, blocks - 1, vec![buf], &[crc]).await,
+            Some((buf, crc)) => self.write_chain(entry, state, blocks - 1, vec![buf], &[crc]).await.map(drop),
             None => {
-                let table = open.crc_buf(&self.pool).await;
+                let table = open.crc_buf(&self.meta).await;
                 let mut chain = vec![IoReq::write(open.header_size as u64, vec![table])];
                 if self.config.fsync_before_ack {
                     chain.push(IoReq::fsync());
@@ -242,24 +244,27 @@ impl Inner {
         }
     }
 
-    /// Copies every block and the CRC table of `src` into the fresh `dst`.
+    /// Copies every block of `src` into the fresh `dst`, through `bufs`
+    /// (taken before any lock); the buffers come back for reuse.
     async fn copy_blocks(
         &self,
         src: &ChunkEntry,
         from: &OpenChunk,
         dst: &ChunkEntry,
         to: &mut ChunkState,
-    ) -> Result<()> {
-        const BATCH: usize = 16;
+        mut bufs: Vec<Buf>,
+    ) -> Result<Vec<Buf>> {
         let mut first = 0;
         while first < from.blocks {
-            let count = BATCH.min(from.blocks - first);
-            let blocks = self.read_verified(src, from, first, count).await?;
-            let (bufs, crcs): (Vec<Buf>, Vec<u32>) = blocks.into_iter().unzip();
-            self.write_chain(dst, to, first, bufs, &crcs).await?;
+            let count = bufs.len().min(from.blocks - first);
+            let tail = bufs.split_off(count);
+            let blocks = self.read_verified(src, from, first, bufs).await?;
+            let (data, crcs): (Vec<Buf>, Vec<u32>) = blocks.into_iter().unzip();
+            bufs = self.write_chain(dst, to, first, data, &crcs).await?;
+            bufs.extend(tail);
             first += count;
         }
-        Ok(())
+        Ok(bufs)
     }
 }
 
@@ -312,8 +317,9 @@ impl Engine {
     pub async fn truncate(&self, id: ChunkId, version: Version, new_version: Version, length: u64) -> Result<()> {
         check_length(id, length)?;
         let entry = self.inner.entry(id)?;
+        let spare = self.inner.pool.get().await;
         let mut state = self.inner.write_open(&entry, version).await?;
-        self.inner.truncate_data(&entry, &mut state, length).await?;
+        self.inner.truncate_data(&entry, &mut state, length, spare).await?;
         self.inner.change_version(&entry, &mut state, new_version).await
     }
 
@@ -351,13 +357,18 @@ impl Engine {
     ) -> Result<()> {
         let inner = &self.inner;
         let source = inner.entry(src)?;
+        let bufs = inner.pool.get_many(COPY_BATCH).await;
         let from = inner.write_open(&source, src_version).await?.downgrade();
         let from_open = from.open.as_ref().expect("open");
         let (target, mut to) = inner.create_locked(dst, dst_version, from_open.blocks).await?;
-        let mut result = inner.copy_blocks(&source, from_open, &target, &mut to).await;
-        if let (Ok(()), Some(length)) = (&result, length) {
-            result = inner.truncate_data(&target, &mut to, length).await;
+        let mut result = inner.copy_blocks(&source, from_open, &target, &mut to, bufs).await;
+        if let (Ok(bufs), Some(length)) = (&mut result, length) {
+            let spare = bufs.pop().expect("copy batch is not empty");
+            if let Err(e) = inner.truncate_data(&target, &mut to, length, spare).await {
+                result = Err(e);
+            }
         }
+        let result = result.map(drop);
         if result.is_err() {
             let folder = &inner.folders[target.folder];
             let rel = target.rel_path(&to);

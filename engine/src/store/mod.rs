@@ -65,7 +65,12 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) folders: Vec<Folder>,
     pub(crate) chunks: RwLock<HashMap<ChunkId, Arc<ChunkEntry>>>,
+    /// Data buffers: block contents. Taken *before* a chunk lock, so a lock
+    /// holder never waits on this pool while waiters hold its buffers.
     pub(crate) pool: BufPool,
+    /// Header and CRC-table buffers, taken under a chunk lock. Their holders
+    /// wait only for I/O, so this pool always drains.
+    pub(crate) meta: BufPool,
     damaged: Mutex<Vec<ChunkId>>,
     open_files: AtomicUsize,
     tick: AtomicU64,
@@ -99,6 +104,7 @@ impl Engine {
             .collect();
         let inner = Inner {
             pool: BufPool::new(config.pool_buffers),
+            meta: BufPool::new((4 * config.queue_depth * config.disks.len()).max(16)),
             config,
             folders,
             chunks: RwLock::new(HashMap::new()),
