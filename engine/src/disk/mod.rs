@@ -28,7 +28,7 @@ mod ring;
 pub mod sim;
 mod uring;
 
-pub use sim::{SimConfig, SimDisk};
+pub use sim::{SimConfig, SimDisk, SimFaultCounts, SimFaults};
 pub use uring::UringDisk;
 
 /// What one request does.

@@ -208,15 +208,39 @@ async fn load(
             HeaderFault::Signature => "bad signature".into(),
         })
     })?;
-    if header.id != id || header.version != version {
-        return Err(LoadError::Damaged(format!(
-            "header says chunk {} version {}, file name says {} version {}",
-            header.id, header.version, id, version
-        )));
+    if header.id != id {
+        return Err(LoadError::Damaged(format!("header says chunk {}, file name says {}", header.id, id)));
     }
     let mut crc = CrcTable::decode(&done.bufs[1], blocks);
     crc.clear_from(blocks);
-    Ok(OpenChunk { file, crc, header_size, blocks })
+    let open = OpenChunk { file, crc, header_size, blocks };
+    if header.version != version {
+        // A version change renames first and rewrites the header second; a
+        // crash between leaves this. The master only trusts the version it
+        // issued last, so serving the name's version is safe: an old one makes
+        // the master drop this copy, a new one matches unchanged data.
+        repair_version(&open, id, version, pool)
+            .await
+            .map_err(|e| LoadError::Other(Error::io("repair chunk header", path(), e)))?;
+        tracing::warn!(chunk = %id, "header version {} repaired to the file name's {}", header.version, version);
+    }
+    Ok(open)
+}
+
+/// Rewrites the version in the header of an open chunk.
+async fn repair_version(open: &OpenChunk, id: ChunkId, version: Version, pool: &BufPool) -> std::io::Result<()> {
+    let mut page = pool.get().await;
+    let req = if open.header_size == HEADER_SIZE {
+        page.set_len(HEADER_SIZE);
+        Header { id, version }.encode(&mut page);
+        IoReq::write(0, vec![page])
+    } else {
+        page.set_len(4);
+        page.copy_from_slice(&version.0.to_be_bytes());
+        IoReq::write(16, vec![page])
+    };
+    let done = open.file.submit(vec![req, IoReq::fsync()]).await?;
+    done.into_iter().find_map(|d| d.result.err()).map_or(Ok(()), Err)
 }
 
 /// Checks a block read from disk against its stored CRC.

@@ -205,7 +205,14 @@ impl Inner {
             })?;
             open.blocks = blocks;
             folder.add_stored(growth);
-            // New blocks are holes, already described by empty-block CRCs.
+            // New blocks are holes, already described by empty-block CRCs;
+            // only the new size has to be made durable.
+            if self.config.fsync_before_ack {
+                if let Some(err) = chain_error(open.file.submit(vec![IoReq::fsync()]).await) {
+                    folder.note_write_error(&err);
+                    return Err(Error::io("fsync chunk", path(), err));
+                }
+            }
             return Ok(());
         }
         let tail = (length % BLOCK_SIZE as u64) as usize;

@@ -3,8 +3,9 @@
 //! Folders are scanned in parallel, one thread each; inside a folder the 256
 //! subfolders are read in order and progress is logged every 10 %. Names
 //! that are not chunk files are reported as foreign; files whose size fits no
-//! chunk layout or whose header disagrees with their name are reported as
-//! damaged. Nothing is ever deleted: an operator decides. When one chunk id
+//! chunk layout or whose header names another chunk are reported as
+//! damaged; a header whose version differs from the name's is served under
+//! the name's version (an interrupted version change, see `chunk::load`). Nothing is ever deleted: an operator decides. When one chunk id
 //! turns up twice, the higher version is served and the other reported.
 
 use std::collections::HashMap;
@@ -131,6 +132,11 @@ fn scan_folder(folder: &Folder, verify_headers: bool) -> Result<(Vec<Found>, Sca
             );
         }
     }
+    // Subfolders just created must survive a power cut, or every chunk later
+    // placed in them would vanish with them.
+    if !folder.line.marked_for_removal {
+        disk.sync_dir(Path::new("")).map_err(|e| Error::io("fsync data folder", &root, e))?;
+    }
     // Within one folder, a chunk id found twice keeps the higher version.
     found.sort_by_key(|f| (f.id, std::cmp::Reverse(f.version)));
     let mut kept: Vec<Found> = Vec::with_capacity(found.len());
@@ -158,7 +164,14 @@ fn check_file(folder: &Folder, rel: &Path, id: ChunkId, version: Version, verify
             return Err(format!("header names chunk {}, file name {}", header.id, id));
         }
         if header.version != version {
-            return Err(format!("header has version {}, file name {}", header.version, version));
+            // A version change interrupted between rename and header rewrite:
+            // the data is intact and the name is authoritative (see load).
+            tracing::warn!(
+                file = %folder.disk.root().join(rel).display(),
+                "header has version {}, file name {}: serving the name's version",
+                header.version,
+                version
+            );
         }
     }
     Ok(size)
