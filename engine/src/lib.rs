@@ -14,6 +14,8 @@ pub mod error;
 pub mod header;
 pub mod layout;
 mod store;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use buffer::{Buf, BufPool, BUF_SIZE};
 pub use config::{EngineConfig, HddLine};

@@ -12,6 +12,7 @@
 use std::io::Write;
 
 use elkfs_engine::crc::crc32;
+use elkfs_engine::testkit::pattern;
 use elkfs_engine::{ChunkId, Engine, EngineConfig, HddLine, Version, BLOCK_SIZE};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -19,19 +20,6 @@ use rand::{Rng, SeedableRng};
 const TASKS: u64 = 4;
 const CHUNKS_PER_TASK: usize = 5;
 const MAX_BLOCKS: usize = 24;
-
-/// Block content, shared with the crash test (same formula there).
-fn pattern(id: u64, block: usize, gen: u32) -> Vec<u8> {
-    let mut state = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (block as u64) << 20 ^ u64::from(gen) << 40;
-    (0..BLOCK_SIZE)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn say(line: String) {
     let mut out = std::io::stdout().lock();

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use elkfs_engine::testkit::pattern;
 use elkfs_engine::{Buf, ChunkId, Engine, EngineConfig, HddLine, ScanReport, Version, BLOCK_SIZE};
 
 /// A scratch folder on a disk-backed file system (O_DIRECT needs one).
@@ -20,19 +21,6 @@ pub fn engine_on(dirs: &[&Path]) -> (Engine, ScanReport) {
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
-/// Deterministic block content for chunk `id`, block `block`, generation `gen`.
-pub fn pattern(id: u64, block: usize, gen: u32) -> Vec<u8> {
-    let mut state = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (block as u64) << 20 ^ u64::from(gen) << 40;
-    (0..BLOCK_SIZE)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 pub async fn block_buf(engine: &Engine, data: &[u8]) -> Buf {
