@@ -1,1 +1,38 @@
-fn main() {}
+//! The `elkfs` command: argument dispatch only; the work lives in the crates.
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// mimalloc: the data path allocates little, but the control path and the
+/// benches should not measure glibc's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// elkfs: a MooseFS 3.0 compatible distributed file system.
+#[derive(Parser)]
+#[command(name = "elkfs", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure elkfs against rivals on this machine.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The chunk engine against fio (io_uring, O_DIRECT) on the same disk.
+    Engine(elkfs_bench::EngineArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    match Cli::parse().command {
+        Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
+    }
+}

@@ -1,0 +1,94 @@
+//! elkfs benchmark harness.
+//!
+//! `elkfs bench engine` runs the chunk engine and `fio` on the same disk
+//! with the same shapes ([`scenario`]), alternating (elkfs, fio) round after
+//! round ([`rounds`]), and prints MiB/s or IOPS, p50/p99 latency and CPU
+//! per GiB side by side with the median elkfs/fio ratio ([`report`]). With
+//! `--json` the same figures end the output as one JSON object on the last
+//! line, for scripts and tests.
+//!
+//! Work happens in `DIR/elkfs` (the engine's data folder) and `DIR/fio`,
+//! made fresh and removed on the way out, on errors and on Ctrl-C too
+//! ([`workdir`], [`interrupt`]).
+
+pub mod engine_run;
+pub mod fio;
+pub mod hugepages;
+pub mod interrupt;
+pub mod plan;
+pub mod report;
+pub mod rounds;
+pub mod scenario;
+pub mod stats;
+pub mod workdir;
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+pub use plan::{EngineArgs, FioMemory, Plan};
+pub use report::Report;
+
+/// Runs `elkfs bench engine` and prints to stdout.
+pub fn run_engine_bench(args: &EngineArgs) -> Result<Report> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run(args, &mut out)
+}
+
+/// Runs the engine bench, printing the table (and with `--json` the JSON
+/// line, last) to `out`.
+pub fn run(args: &EngineArgs, out: &mut dyn Write) -> Result<Report> {
+    let plan = Plan::from_args(args)?;
+    let fio_version = fio::check_installed(&plan.fio)?;
+    // Declared first so it is dropped last: the engine and the runtime
+    // must let go of the files before the folders are removed.
+    let dirs = workdir::WorkDirs::create(&plan.dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(plan.workers)
+        .thread_name("elkfs-bench")
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    interrupt::install(runtime.handle());
+    // Held to the end; dropping it gives the huge pages back.
+    let (_huge_pages, memory) = fio_memory(&plan);
+    let mut setting = report::Setting::probe(fio_version, memory);
+    let bench = engine_run::EngineBench::start(&dirs.elkfs, &plan)?;
+    tracing::info!(
+        "bench: {} chunks of {} MiB in {}, {} round(s), {} s random runs, engine on {} worker(s)",
+        plan.chunks,
+        plan.chunk_bytes() >> 20,
+        plan.dir.display(),
+        plan.rounds,
+        plan.seconds,
+        plan.workers
+    );
+    let crc_us = stats::crc_us_per_block();
+    let rounds = rounds::run_all(&plan, &runtime, &bench, &dirs, memory)?;
+    setting.finish();
+    let report = Report::new(&plan, &rounds, crc_us, setting);
+    report.print_table(out)?;
+    if plan.json {
+        writeln!(out, "{}", report.json())?;
+    }
+    out.flush()?;
+    drop(bench);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    drop(dirs);
+    Ok(report)
+}
+
+/// Where fio's buffers go, and the huge-page reservation that allows it.
+fn fio_memory(plan: &Plan) -> (Option<hugepages::HugePages>, fio::Memory) {
+    if plan.fio_memory == FioMemory::Malloc {
+        return (None, fio::Memory::Malloc);
+    }
+    match hugepages::HugePages::reserve(hugepages::PAGES_NEEDED) {
+        Ok(guard) => (Some(guard), fio::Memory::HugePages),
+        Err(why) => {
+            tracing::warn!("fio falls back to malloc'd buffers: {why}");
+            (None, fio::Memory::Malloc)
+        }
+    }
+}
