@@ -240,8 +240,16 @@ impl Worker {
                     }
                     // SAFETY: `skip < len <= BUF_SIZE` keeps the pointer inside the slot.
                     let base = unsafe { buf.as_mut_ptr().add(skip) };
-                    slot.iovecs.push(libc::iovec { iov_base: base.cast(), iov_len: len - skip });
+                    let part = len - skip;
                     skip = 0;
+                    // Adjacent pool slots (see `BufPool::get_many`) become one segment.
+                    if let Some(last) = slot.iovecs.last_mut() {
+                        if (last.iov_base as usize) + last.iov_len == base as usize {
+                            last.iov_len += part;
+                            continue;
+                        }
+                    }
+                    slot.iovecs.push(libc::iovec { iov_base: base.cast(), iov_len: part });
                 }
                 let offset = req.offset + slot.progress as u64;
                 let count = slot.iovecs.len() as u32;

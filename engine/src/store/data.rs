@@ -53,6 +53,14 @@ fn check_range(id: ChunkId, block: usize, offset: usize, size: usize) -> Result<
     Ok(())
 }
 
+/// The first failure of a chain, if any.
+pub(crate) fn first_error(done: std::io::Result<Vec<IoDone>>) -> Option<std::io::Error> {
+    match done {
+        Err(e) => Some(e),
+        Ok(done) => done.into_iter().find_map(|d| d.result.err()),
+    }
+}
+
 /// The single result of a one-request chain, with the I/O error named.
 fn single(done: std::io::Result<Vec<IoDone>>, op: &'static str, inner: &Inner, entry: &ChunkEntry) -> Result<IoDone> {
     let path = || inner.folders[entry.folder].disk.root().join(format!("{}", entry.id));
@@ -141,9 +149,11 @@ impl Inner {
         Ok(out)
     }
 
-    /// Writes whole blocks from `first` (CRCs in `crcs`), then the CRC table,
-    /// then fsyncs if so configured: one ordered chain. Gives the data
-    /// buffers back for reuse.
+    /// Writes whole blocks from `first` (CRCs in `crcs`) and the CRC table
+    /// side by side, then fsyncs if so configured. The two writes go to the
+    /// ring together: either order leaves the same crash window (a block in
+    /// flight may fail its CRC, see ARCHITECTURE.md) and one disk round trip
+    /// instead of two. Gives the data buffers back for reuse.
     pub(crate) async fn write_chain(
         &self,
         entry: &ChunkEntry,
@@ -164,22 +174,22 @@ impl Inner {
         let previous: Vec<u32> = open.crc.0[first..end].to_vec();
         open.crc.0[first..end].copy_from_slice(crcs);
         let table = open.crc_buf(&self.meta).await;
-        let mut chain =
-            vec![IoReq::write(open.block_offset(first), bufs), IoReq::write(open.header_size as u64, vec![table])];
-        if self.config.fsync_before_ack {
-            chain.push(IoReq::fsync());
-        }
-        let done = open.file.submit(chain).await;
+        let data = open.file.submit(vec![IoReq::write(open.block_offset(first), bufs)]);
+        let table = open.file.submit(vec![IoReq::write(open.header_size as u64, vec![table])]);
         let mut returned = Vec::new();
-        let failure = match done {
+        let mut failure = match data.await {
             Err(e) => Some(e),
-            Ok(done) => {
-                let mut done = done.into_iter();
-                let data = done.next().expect("one result per request");
-                returned = data.bufs;
-                data.result.err().or_else(|| done.find_map(|d| d.result.err()))
-            }
+            Ok(done) => done.into_iter().next().and_then(|done| {
+                returned = done.bufs;
+                done.result.err()
+            }),
         };
+        if let Some(err) = first_error(table.await) {
+            failure.get_or_insert(err);
+        }
+        if failure.is_none() && self.config.fsync_before_ack {
+            failure = first_error(open.file.submit(vec![IoReq::fsync()]).await);
+        }
         if let Some(err) = failure {
             folder.note_write_error(&err);
             // What reached the disk is unknown now: forget the cached table so

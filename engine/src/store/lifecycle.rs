@@ -13,23 +13,15 @@ use std::sync::Arc;
 
 use crate::buffer::Buf;
 use crate::crc::crc32;
-use crate::disk::{IoDone, IoReq};
+use crate::disk::IoReq;
 use crate::error::{Error, Result};
 use crate::header::{CrcTable, Header};
 use crate::layout::{subfolder_name, ChunkId, Version, BLOCK_SIZE, CRC_TABLE_SIZE, EMPTY_CHUNK_FILE_SIZE, HEADER_SIZE};
 
 use super::chunk::{rel_path, ChunkEntry, ChunkState, OpenChunk};
-use super::data::COPY_BATCH;
+use super::data::{first_error, COPY_BATCH};
 use super::folder::Folder;
 use super::{Engine, Inner};
-
-/// The first failure of a chain, if any.
-fn chain_error(done: std::io::Result<Vec<IoDone>>) -> Option<std::io::Error> {
-    match done {
-        Err(e) => Some(e),
-        Ok(done) => done.into_iter().find_map(|d| d.result.err()),
-    }
-}
 
 impl Inner {
     /// Picks the folder for a new chunk of `bytes`: the healthy folder not
@@ -129,7 +121,7 @@ impl Inner {
         if self.config.fsync_before_ack {
             chain.push(IoReq::fsync());
         }
-        if let Some(err) = chain_error(file.submit(chain).await) {
+        if let Some(err) = first_error(file.submit(chain).await) {
             folder.note_write_error(&err);
             let _ = folder.disk.remove(&rel);
             return Err(if err.raw_os_error() == Some(libc::ENOSPC) {
@@ -178,7 +170,7 @@ impl Inner {
         if self.config.fsync_before_ack {
             chain.push(IoReq::fsync());
         }
-        if let Some(err) = chain_error(open.file.submit(chain).await) {
+        if let Some(err) = first_error(open.file.submit(chain).await) {
             folder.note_write_error(&err);
             let why = format!("header rewrite failed after rename: {err}");
             state.damaged = Some(why.clone());
@@ -208,7 +200,7 @@ impl Inner {
             // New blocks are holes, already described by empty-block CRCs;
             // only the new size has to be made durable.
             if self.config.fsync_before_ack {
-                if let Some(err) = chain_error(open.file.submit(vec![IoReq::fsync()]).await) {
+                if let Some(err) = first_error(open.file.submit(vec![IoReq::fsync()]).await) {
                     folder.note_write_error(&err);
                     return Err(Error::io("fsync chunk", path(), err));
                 }
@@ -240,7 +232,7 @@ impl Inner {
                 if self.config.fsync_before_ack {
                     chain.push(IoReq::fsync());
                 }
-                match chain_error(open.file.submit(chain).await) {
+                match first_error(open.file.submit(chain).await) {
                     None => Ok(()),
                     Some(err) => {
                         folder.note_write_error(&err);
