@@ -207,11 +207,10 @@ impl SeqTask {
             let first = (k % self.walk.requests_per_chunk) * self.blocks;
             if self.write {
                 // The data "arrives" in pool buffers before the request starts.
-                let mut bufs = Vec::with_capacity(self.blocks);
-                for _ in 0..self.blocks {
-                    let mut buf = pool.get().await;
+                // Adjacent pool slots, as the network layer will ask for them.
+                let mut bufs = pool.get_many(self.blocks).await;
+                for buf in &mut bufs {
                     buf.set_len(BLOCK_SIZE);
-                    bufs.push(buf);
                 }
                 let began = Instant::now();
                 self.engine

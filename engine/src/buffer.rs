@@ -98,7 +98,8 @@ impl FreeSlots {
 
     /// The lowest free slot; the caller holds a permit, so one exists.
     fn take_one(&mut self) -> usize {
-        let (word, bits) = self.words.iter_mut().enumerate().find(|(_, bits)| **bits != 0).expect("a permit guarantees a free slot");
+        let (word, bits) =
+            self.words.iter_mut().enumerate().find(|(_, bits)| **bits != 0).expect("a permit guarantees a free slot");
         let bit = bits.trailing_zeros() as usize;
         *bits &= !(1 << bit);
         word * 64 + bit

@@ -93,6 +93,16 @@ pub fn geometry_from_file_size(file_size: u64) -> Option<(usize, usize)> {
     Some((header, blocks as usize))
 }
 
+/// Block count of a new-layout file whose last block was cut short (an
+/// extending write torn by a crash: the file system kept a 4 KiB-granular
+/// prefix). The missing tail reads as zeros; the block's CRC decides whether
+/// it is intact. `None` when even that does not fit.
+pub fn blocks_of_torn_file(file_size: u64) -> Option<usize> {
+    let data = file_size.checked_sub(EMPTY_CHUNK_FILE_SIZE).filter(|&d| d > 0)?;
+    let blocks = data.div_ceil(BLOCK_SIZE as u64);
+    (blocks <= BLOCKS_PER_CHUNK as u64).then_some(blocks as usize)
+}
+
 /// `chunk_<16 hex>_<8 hex>.mfs`, uppercase as MooseFS writes and expects it.
 pub fn chunk_file_name(id: ChunkId, version: Version) -> String {
     format!("chunk_{:016X}_{:08X}.mfs", id.0, version.0)
@@ -155,5 +165,9 @@ mod tests {
         assert_eq!(geometry_from_file_size(0), None);
         assert_eq!(geometry_from_file_size(8000), None);
         assert_eq!(geometry_from_file_size(67_117_056 + 65_536), None);
+        assert_eq!(blocks_of_torn_file(8192 + 4096), Some(1));
+        assert_eq!(blocks_of_torn_file(8192 + 65_536 + 4096), Some(2));
+        assert_eq!(blocks_of_torn_file(8192), None);
+        assert_eq!(blocks_of_torn_file(100), None);
     }
 }

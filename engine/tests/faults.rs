@@ -312,3 +312,26 @@ fn a_disk_that_fails_a_write_is_damaged_and_others_go_on() {
         }
     });
 }
+
+#[test]
+fn a_file_cut_inside_a_block_keeps_its_other_blocks() {
+    let dir = scratch("torn");
+    let (engine, _) = engine_on(&[dir.path()]);
+    runtime().block_on(fill_blocks(&engine, 1, 3));
+    drop(engine);
+    // An extending write torn by a crash leaves a 4 KiB-granular prefix.
+    let path = chunk_path(dir.path(), 1, 1).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(8192 + 2 * 65_536 + 4096).unwrap();
+    let (engine, report) = engine_on(&[dir.path()]);
+    assert!(report.damaged.is_empty(), "{report:?}");
+    runtime().block_on(async {
+        for b in 0..2 {
+            assert_eq!(engine.read(id(1), V1, b, 0, BLOCK_SIZE).await.unwrap().data(), &pattern(1, b, 0)[..]);
+        }
+        match engine.read(id(1), V1, 2, 0, 10).await {
+            Err(Error::Crc { block, .. }) => assert_eq!(block, 2),
+            other => panic!("the cut block must fail its CRC, got {other:?}"),
+        }
+    });
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192 + 3 * 65_536, "padded back to whole blocks");
+}

@@ -1,20 +1,25 @@
 //! One chunk: its file, its version and its CRC table, behind one lock.
 //!
-//! Readers share the lock; writers, version changes and truncation hold it
-//! alone, so a block and its CRC entry always change together as far as any
-//! other operation can see. The CRC table lives in memory while the file is
-//! open and is written back, whole, in the same ordered chain as the data it
-//! describes (see ARCHITECTURE.md, "write ordering").
+//! Block reads and block writes share the chunk lock; version changes,
+//! truncation, deletion and closing hold it alone, so they never overlap a
+//! block operation. Block writes claim their block range first: a write or
+//! read of an overlapping range waits until the claim is dropped, so a reader
+//! never sees a block whose data and CRC entry are changing, while writes to
+//! different blocks of one chunk run at the same time. The CRC table lives in
+//! memory while the file is open; every table write puts a snapshot taken
+//! under the table-I/O lock, so table writes land in order and the newest
+//! one covers every CRC entry set before it (see ARCHITECTURE.md).
 //!
 //! Files written by elkfs have the 4096-byte header and use O_DIRECT. Legacy
 //! files (1024-byte header) keep their blocks at offsets that are not 4 KiB
 //! aligned, so they are opened buffered.
 
+use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::RwLock;
+use tokio::sync::{Notify, RwLock};
 
 use crate::buffer::{Buf, BufPool};
 use crate::crc::crc32;
@@ -22,8 +27,8 @@ use crate::disk::{DiskFile, IoReq};
 use crate::error::{Error, Result};
 use crate::header::{CrcTable, Header, HeaderFault};
 use crate::layout::{
-    block_offset, chunk_file_name, geometry_from_file_size, subfolder_name, ChunkId, Version, BLOCK_SIZE,
-    CRC_TABLE_SIZE, HEADER_SIZE,
+    block_offset, blocks_of_torn_file, chunk_file_name, geometry_from_file_size, subfolder_name, ChunkId, Version,
+    BLOCK_SIZE, CRC_TABLE_SIZE, HEADER_SIZE,
 };
 
 use super::folder::Folder;
@@ -38,6 +43,32 @@ pub(crate) struct ChunkEntry {
     pub(crate) state: Arc<RwLock<ChunkState>>,
     /// Monotonic tick of the last use, for closing idle files.
     pub(crate) last_use: AtomicU64,
+    /// Block ranges being written (`true`) or read (`false`) right now.
+    claims: Mutex<Vec<(Range<usize>, bool)>>,
+    /// Signalled whenever a claim is dropped.
+    released: Notify,
+}
+
+/// A claimed block range; dropping it wakes whoever waits on the range.
+pub(crate) struct Claim<'a> {
+    entry: &'a ChunkEntry,
+    range: Range<usize>,
+    write: bool,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claims = self.entry.claims();
+        if let Some(at) = claims.iter().position(|(r, w)| *r == self.range && *w == self.write) {
+            claims.swap_remove(at);
+        }
+        drop(claims);
+        self.entry.released.notify_waiters();
+    }
+}
+
+fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
 }
 
 pub(crate) struct ChunkState {
@@ -49,26 +80,85 @@ pub(crate) struct ChunkState {
 
 pub(crate) struct OpenChunk {
     pub(crate) file: Arc<dyn DiskFile>,
-    pub(crate) crc: CrcTable,
     pub(crate) header_size: usize,
-    pub(crate) blocks: usize,
+    /// Blocks the chunk has, counting blocks claimed by writes in flight.
+    blocks: AtomicUsize,
+    /// The CRC table and a counter of changes to it.
+    crc: Mutex<(CrcTable, u64)>,
+    /// Held across a table write; holds the change count last written.
+    pub(crate) table_io: tokio::sync::Mutex<u64>,
 }
 
 impl OpenChunk {
+    pub(crate) fn new(file: Arc<dyn DiskFile>, header_size: usize, blocks: usize, crc: CrcTable) -> OpenChunk {
+        OpenChunk {
+            file,
+            header_size,
+            blocks: AtomicUsize::new(blocks),
+            crc: Mutex::new((crc, 0)),
+            table_io: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks.load(Ordering::SeqCst)
+    }
+
+    /// Grows the block count to at least `end`; returns the count before.
+    pub(crate) fn grow_to(&self, end: usize) -> usize {
+        self.blocks.fetch_max(end, Ordering::SeqCst)
+    }
+
+    /// Sets the block count (exclusive operations only).
+    pub(crate) fn set_blocks(&mut self, blocks: usize) {
+        *self.blocks.get_mut() = blocks;
+    }
+
     pub(crate) fn file_size(&self) -> u64 {
-        block_offset(self.header_size, 0) + (self.blocks * BLOCK_SIZE) as u64
+        block_offset(self.header_size, 0) + (self.blocks() * BLOCK_SIZE) as u64
     }
 
     pub(crate) fn block_offset(&self, block: usize) -> u64 {
         block_offset(self.header_size, block)
     }
 
-    /// A buffer holding the CRC table as it goes on disk.
-    pub(crate) async fn crc_buf(&self, pool: &BufPool) -> Buf {
+    fn table(&self) -> MutexGuard<'_, (CrcTable, u64)> {
+        self.crc.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn crc_of(&self, block: usize) -> u32 {
+        self.table().0 .0[block]
+    }
+
+    pub(crate) fn crc_table(&self) -> CrcTable {
+        self.table().0.clone()
+    }
+
+    /// Sets CRC entries from `first` on; returns the change count that a
+    /// table write must reach to cover them.
+    pub(crate) fn set_crcs(&self, first: usize, crcs: &[u32]) -> u64 {
+        let mut table = self.table();
+        table.0 .0[first..first + crcs.len()].copy_from_slice(crcs);
+        table.1 += 1;
+        table.1
+    }
+
+    /// Forgets blocks at and after `blocks` (exclusive operations only).
+    pub(crate) fn clear_crcs_from(&self, blocks: usize) -> u64 {
+        let mut table = self.table();
+        table.0.clear_from(blocks);
+        table.1 += 1;
+        table.1
+    }
+
+    /// A buffer holding the CRC table as it goes on disk, and the change
+    /// count it covers. Call with `table_io` held, so snapshots land in order.
+    pub(crate) async fn crc_buf(&self, pool: &BufPool) -> (Buf, u64) {
         let mut buf = pool.get().await;
         buf.set_len(CRC_TABLE_SIZE);
-        self.crc.encode(&mut buf);
-        buf
+        let table = self.table();
+        table.0.encode(&mut buf);
+        (buf, table.1)
     }
 }
 
@@ -81,7 +171,42 @@ impl ChunkEntry {
             removed: AtomicBool::new(false),
             state: Arc::new(RwLock::new(ChunkState { subfolder, damaged: None, open: None })),
             last_use: AtomicU64::new(0),
+            claims: Mutex::new(Vec::new()),
+            released: Notify::new(),
         }
+    }
+
+    fn claims(&self) -> MutexGuard<'_, Vec<(Range<usize>, bool)>> {
+        self.claims.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims `range`: a write claim waits for every overlapping claim to
+    /// go, a read claim only for overlapping write claims.
+    async fn take_claim(&self, range: Range<usize>, write: bool) -> Claim<'_> {
+        assert!(range.start < range.end, "empty claim");
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut claims = self.claims();
+                if !claims.iter().any(|(r, w)| (write || *w) && overlaps(r, &range)) {
+                    claims.push((range.clone(), write));
+                    return Claim { entry: self, range, write };
+                }
+            }
+            released.await;
+        }
+    }
+
+    /// Claims `range` for a write.
+    pub(crate) async fn claim(&self, range: Range<usize>) -> Claim<'_> {
+        self.take_claim(range, true).await
+    }
+
+    /// Claims `range` for a read: no write can start on it until dropped.
+    pub(crate) async fn claim_read(&self, range: Range<usize>) -> Claim<'_> {
+        self.take_claim(range, false).await
     }
 
     pub(crate) fn state_arc(&self) -> Arc<RwLock<ChunkState>> {
@@ -185,10 +310,20 @@ async fn load(
         std::io::ErrorKind::NotFound => LoadError::Other(Error::NoChunk(id)),
         _ => LoadError::Other(Error::io("stat chunk", path(), e)),
     })?;
-    let (header_size, blocks) = geometry_from_file_size(size)
-        .ok_or_else(|| LoadError::Damaged(format!("file size {size} fits no chunk layout")))?;
+    let (header_size, blocks, torn) = match (geometry_from_file_size(size), blocks_of_torn_file(size)) {
+        (Some((header_size, blocks)), _) => (header_size, blocks, false),
+        (None, Some(blocks)) => (HEADER_SIZE, blocks, true),
+        (None, None) => return Err(LoadError::Damaged(format!("file size {size} fits no chunk layout"))),
+    };
     let file = if header_size == HEADER_SIZE { disk.open(rel, false) } else { disk.open_buffered(rel) }
         .map_err(|e| LoadError::Other(Error::io("open chunk", path(), e)))?;
+    if torn {
+        // Restore the whole-block layout MooseFS tools expect; the cut block
+        // is now zero-padded and its CRC says whether anything was lost.
+        let whole = block_offset(HEADER_SIZE, 0) + (blocks * BLOCK_SIZE) as u64;
+        file.set_size(whole).map_err(|e| LoadError::Other(Error::io("repair torn chunk", path(), e)))?;
+        tracing::warn!(chunk = %id, "file size {size} cut inside a block: padded to {whole}");
+    }
     let mut head = pool.get().await;
     head.set_len(header_size);
     let mut table = pool.get().await;
@@ -213,7 +348,7 @@ async fn load(
     }
     let mut crc = CrcTable::decode(&done.bufs[1], blocks);
     crc.clear_from(blocks);
-    let open = OpenChunk { file, crc, header_size, blocks };
+    let open = OpenChunk::new(file, header_size, blocks, crc);
     if header.version != version {
         // A version change renames first and rewrites the header second; a
         // crash between leaves this. The master only trusts the version it

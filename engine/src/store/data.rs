@@ -83,6 +83,18 @@ impl Inner {
         Ok(state.downgrade())
     }
 
+    /// A shared lock for block writes: like `read_open`, and the folder must
+    /// be healthy. Writers then claim their block range.
+    async fn write_ready<'a>(
+        &self,
+        entry: &'a ChunkEntry,
+        version: Version,
+    ) -> Result<RwLockReadGuard<'a, ChunkState>> {
+        let state = self.read_open(entry, version).await?;
+        self.folders[entry.folder].check()?;
+        Ok(state)
+    }
+
     /// A write lock on a live chunk of `version` whose file is open.
     pub(crate) async fn write_open<'a>(
         &self,
@@ -107,34 +119,41 @@ impl Inner {
     }
 
     /// Reads one block per buffer in `bufs` (taken by the caller before it
-    /// locked the chunk), from `first` on, and verifies them. Blocks past the
-    /// end of the chunk read as zeros without touching disk.
+    /// locked the chunk), from `first` on, and verifies them. Unless the
+    /// caller itself holds a claim on the range (`claimed`), waits for writes
+    /// in flight there first. Blocks past the end of the file read as zeros
+    /// and are verified like any other: a hole has the empty-block CRC.
     pub(crate) async fn read_verified(
         &self,
         entry: &ChunkEntry,
         open: &OpenChunk,
         first: usize,
         mut bufs: Vec<Buf>,
+        claimed: bool,
     ) -> Result<Vec<(Buf, u32)>> {
         let count = bufs.len();
         assert!(count > 0 && first + count <= BLOCKS_PER_CHUNK);
+        let _claim = if claimed { None } else { Some(entry.claim_read(first..first + count).await) };
         for buf in &mut bufs {
             buf.set_len(BLOCK_SIZE);
         }
-        let stored = open.blocks.clamp(first, first + count) - first;
-        let zeros = bufs.split_off(stored);
+        let stored = open.blocks().clamp(first, first + count) - first;
+        let mut zeros = bufs.split_off(stored);
         let mut out = Vec::with_capacity(count);
         if stored > 0 {
             let done = open.file.submit(vec![IoReq::read(open.block_offset(first), bufs)]).await;
             let done = single(done, "read blocks", self, entry)?;
             let moved = done.result.map_err(|e| Error::io("read blocks", self.folders[entry.folder].disk.root(), e))?;
-            if moved < stored * BLOCK_SIZE {
-                let why = format!("file ends inside block {}", first + moved / BLOCK_SIZE);
-                self.note_damaged(entry.id, &why);
-                return Err(Error::Damaged { id: entry.id, why });
+            let mut read = done.bufs;
+            // A file not yet extended by a write in flight past a hole, or cut
+            // short by damage: what is missing reads as zeros, and the CRC
+            // check tells the two apart.
+            for (i, buf) in read.iter_mut().enumerate() {
+                let have = moved.saturating_sub(i * BLOCK_SIZE).min(BLOCK_SIZE);
+                buf.full_mut()[have..].fill(0);
             }
-            for (i, buf) in done.bufs.into_iter().enumerate() {
-                let stored_crc = open.crc.0[first + i];
+            for (i, buf) in read.into_iter().enumerate() {
+                let stored_crc = open.crc_of(first + i);
                 if let Err(e) = verify_block(entry.id, first + i, &buf, stored_crc) {
                     self.note_damaged(entry.id, &e);
                     return Err(e);
@@ -142,7 +161,7 @@ impl Inner {
                 out.push((buf, stored_crc));
             }
         }
-        for mut buf in zeros {
+        for mut buf in zeros.drain(..) {
             buf.full_mut().fill(0);
             out.push((buf, EMPTY_BLOCK_CRC));
         }
@@ -150,14 +169,15 @@ impl Inner {
     }
 
     /// Writes whole blocks from `first` (CRCs in `crcs`) and the CRC table
-    /// side by side, then fsyncs if so configured. The two writes go to the
-    /// ring together: either order leaves the same crash window (a block in
-    /// flight may fail its CRC, see ARCHITECTURE.md) and one disk round trip
-    /// instead of two. Gives the data buffers back for reuse.
-    pub(crate) async fn write_chain(
+    /// side by side, then fsyncs if so configured. The caller holds a claim on
+    /// the range or the chunk's exclusive lock. Both writes go to the ring
+    /// together: either order leaves the same crash window (a block in flight
+    /// may fail its CRC, see ARCHITECTURE.md) and one disk round trip instead
+    /// of two. Gives the data buffers back for reuse.
+    pub(crate) async fn write_at(
         &self,
         entry: &ChunkEntry,
-        state: &mut ChunkState,
+        open: &OpenChunk,
         first: usize,
         bufs: Vec<Buf>,
         crcs: &[u32],
@@ -167,46 +187,59 @@ impl Inner {
         assert!(count > 0 && first + count <= BLOCKS_PER_CHUNK);
         debug_assert!(bufs.iter().all(|b| b.len() == BLOCK_SIZE));
         let folder = &self.folders[entry.folder];
-        let open = state.opened();
         let end = first + count;
-        let growth = end.saturating_sub(open.blocks) as u64 * BLOCK_SIZE as u64;
-        let _reservation = if growth > 0 { Some(folder.reserve(growth)?) } else { None };
-        let previous: Vec<u32> = open.crc.0[first..end].to_vec();
-        open.crc.0[first..end].copy_from_slice(crcs);
-        let table = open.crc_buf(&self.meta).await;
+        let estimate = end.saturating_sub(open.blocks()) as u64 * BLOCK_SIZE as u64;
+        let _reservation = if estimate > 0 { Some(folder.reserve(estimate)?) } else { None };
+        let before = open.grow_to(end);
+        folder.add_stored(end.saturating_sub(before) as u64 * BLOCK_SIZE as u64);
+        let change = open.set_crcs(first, crcs);
         let data = open.file.submit(vec![IoReq::write(open.block_offset(first), bufs)]);
-        let table = open.file.submit(vec![IoReq::write(open.header_size as u64, vec![table])]);
+        let mut failure = self.write_table(open, change).await.err();
         let mut returned = Vec::new();
-        let mut failure = match data.await {
-            Err(e) => Some(e),
-            Ok(done) => done.into_iter().next().and_then(|done| {
-                returned = done.bufs;
-                done.result.err()
-            }),
-        };
-        if let Some(err) = first_error(table.await) {
-            failure.get_or_insert(err);
+        match data.await {
+            Err(e) => failure = Some(e),
+            Ok(done) => {
+                if let Some(done) = done.into_iter().next() {
+                    returned = done.bufs;
+                    if let Err(e) = done.result {
+                        failure = Some(e);
+                    }
+                }
+            }
         }
         if failure.is_none() && self.config.fsync_before_ack {
             failure = first_error(open.file.submit(vec![IoReq::fsync()]).await);
         }
         if let Some(err) = failure {
             folder.note_write_error(&err);
-            // What reached the disk is unknown now: forget the cached table so
-            // the next use reloads what is really there.
-            open.crc.0[first..end].copy_from_slice(&previous);
-            state.open = None;
-            self.closed_file();
+            // What reached the disk is unknown: the block may now fail its
+            // CRC, so have the chunk checked and replicated by the master.
+            self.note_damaged(entry.id, &err);
             if err.raw_os_error() == Some(libc::ENOSPC) {
                 return Err(Error::NoSpace { path: folder.line.path.clone() });
             }
             return Err(Error::io("write blocks", folder.disk.root().join(entry.id.to_string()), err));
         }
-        if growth > 0 {
-            open.blocks = end;
-            folder.add_stored(growth);
-        }
         Ok(returned)
+    }
+
+    /// Writes the CRC table unless a write already covered change `change`.
+    /// Table writes are serialised per chunk and each carries a snapshot
+    /// taken while serialised, so the table on disk only moves forward.
+    pub(crate) async fn write_table(&self, open: &OpenChunk, change: u64) -> std::io::Result<()> {
+        let mut written = open.table_io.lock().await;
+        if *written >= change {
+            return Ok(());
+        }
+        let (table, covers) = open.crc_buf(&self.meta).await;
+        let done = open.file.submit(vec![IoReq::write(open.header_size as u64, vec![table])]).await;
+        match first_error(done) {
+            Some(err) => Err(err),
+            None => {
+                *written = covers;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -226,10 +259,11 @@ impl Engine {
         let buf = inner.pool.get().await;
         let state = inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("read_open leaves the file open");
-        let (buf, block_crc) = inner.read_verified(&entry, open, block, vec![buf]).await?.pop().expect("one block");
+        let (buf, block_crc) =
+            inner.read_verified(&entry, open, block, vec![buf], false).await?.pop().expect("one block");
         let crc = if size == BLOCK_SIZE {
             block_crc
-        } else if block >= open.blocks {
+        } else if block_crc == EMPTY_BLOCK_CRC && buf.full().iter().all(|&b| b == 0) {
             crc32_zeros(size)
         } else {
             crc32(&buf.full()[offset..offset + size])
@@ -252,7 +286,7 @@ impl Engine {
         let bufs = self.inner.pool.get_many(count).await;
         let state = self.inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("read_open leaves the file open");
-        self.inner.read_verified(&entry, open, first, bufs).await
+        self.inner.read_verified(&entry, open, first, bufs, false).await
     }
 
     /// Writes a piece of one block: `buf.full()[offset..offset + size]`, whose
@@ -278,15 +312,16 @@ impl Engine {
         let inner = &self.inner;
         let entry = inner.entry(id)?;
         let spare = if size == BLOCK_SIZE { None } else { Some(inner.pool.get().await) };
-        let mut state = inner.write_open(&entry, version).await?;
+        let state = inner.write_ready(&entry, version).await?;
+        let open = state.open.as_ref().expect("write_ready leaves the file open");
+        let _claim = entry.claim(block..block + 1).await;
         buf.set_len(BLOCK_SIZE);
         let block_crc = match spare {
             None => crc,
             Some(spare) => {
-                let open = state.opened();
-                if block < open.blocks {
+                if block < open.blocks() {
                     let (old, _) =
-                        inner.read_verified(&entry, open, block, vec![spare]).await?.pop().expect("one block");
+                        inner.read_verified(&entry, open, block, vec![spare], true).await?.pop().expect("one block");
                     let end = offset + size;
                     buf.full_mut()[..offset].copy_from_slice(&old[..offset]);
                     buf.full_mut()[end..].copy_from_slice(&old[end..]);
@@ -298,7 +333,7 @@ impl Engine {
                 crc32(&buf)
             }
         };
-        inner.write_chain(&entry, &mut state, block, vec![buf], &[block_crc]).await.map(drop)
+        inner.write_at(&entry, open, block, vec![buf], &[block_crc]).await.map(drop)
     }
 
     /// Writes whole blocks from `first`; each buffer holds 64 KiB.
@@ -309,22 +344,24 @@ impl Engine {
         let crcs: Vec<u32> = bufs.iter().map(|b| crc32(b)).collect();
         let inner = &self.inner;
         let entry = inner.entry(id)?;
-        let mut state = inner.write_open(&entry, version).await?;
-        inner.write_chain(&entry, &mut state, first, bufs, &crcs).await.map(drop)
+        let state = inner.write_ready(&entry, version).await?;
+        let open = state.open.as_ref().expect("write_ready leaves the file open");
+        let _claim = entry.claim(first..first + crcs.len()).await;
+        inner.write_at(&entry, open, first, bufs, &crcs).await.map(drop)
     }
 
     /// Number of 64 KiB blocks stored for the chunk.
     pub async fn blocks(&self, id: ChunkId, version: Version) -> Result<usize> {
         let entry = self.inner.entry(id)?;
         let state = self.inner.read_open(&entry, version).await?;
-        Ok(state.open.as_ref().expect("open").blocks)
+        Ok(state.open.as_ref().expect("open").blocks())
     }
 
     /// The chunk's CRC table (empty-block CRC past the last block).
     pub async fn checksum_table(&self, id: ChunkId, version: Version) -> Result<CrcTable> {
         let entry = self.inner.entry(id)?;
         let state = self.inner.read_open(&entry, version).await?;
-        Ok(state.open.as_ref().expect("open").crc.clone())
+        Ok(state.open.as_ref().expect("open").crc_table())
     }
 
     /// Reads every block of the chunk and checks its CRC.
@@ -334,10 +371,10 @@ impl Engine {
         let state = self.inner.read_open(&entry, version).await?;
         let open = state.open.as_ref().expect("open");
         let mut first = 0;
-        while first < open.blocks {
-            let count = COPY_BATCH.min(open.blocks - first);
+        while first < open.blocks() {
+            let count = COPY_BATCH.min(open.blocks() - first);
             let tail = bufs.split_off(count);
-            let read = self.inner.read_verified(&entry, open, first, bufs).await?;
+            let read = self.inner.read_verified(&entry, open, first, bufs, false).await?;
             bufs = read.into_iter().map(|(buf, _)| buf).chain(tail).collect();
             first += count;
         }

@@ -131,7 +131,7 @@ impl Inner {
             });
         }
         self.sync_folder(folder, &subfolder_name(subfolder))?;
-        Ok(OpenChunk { file, crc, header_size: HEADER_SIZE, blocks: 0 })
+        Ok(OpenChunk::new(file, HEADER_SIZE, 0, crc))
     }
 
     /// With `fsync_before_ack`, makes name changes in `sub` durable.
@@ -187,15 +187,15 @@ impl Inner {
         let open = state.opened();
         let blocks = length.div_ceil(BLOCK_SIZE as u64) as usize;
         let path = || folder.disk.root().join(entry.id.to_string());
-        if blocks > open.blocks {
-            let growth = ((blocks - open.blocks) * BLOCK_SIZE) as u64;
+        if blocks > open.blocks() {
+            let growth = ((blocks - open.blocks()) * BLOCK_SIZE) as u64;
             let _reservation = folder.reserve(growth)?;
             let size = open.block_offset(0) + (blocks * BLOCK_SIZE) as u64;
             open.file.set_size(size).map_err(|e| {
                 folder.note_write_error(&e);
                 Error::io("extend chunk", path(), e)
             })?;
-            open.blocks = blocks;
+            open.set_blocks(blocks);
             folder.add_stored(growth);
             // New blocks are holes, already described by empty-block CRCs;
             // only the new size has to be made durable.
@@ -211,28 +211,29 @@ impl Inner {
         let mut rewrite: Option<(Buf, u32)> = None;
         if tail != 0 {
             let last = blocks - 1;
-            let (mut buf, _) = self.read_verified(entry, open, last, vec![spare]).await?.pop().expect("one block");
+            let (mut buf, _) =
+                self.read_verified(entry, open, last, vec![spare], true).await?.pop().expect("one block");
             buf.full_mut()[tail..].fill(0);
             let crc = crc32(&buf);
             rewrite = Some((buf, crc));
         }
-        let dropped = ((open.blocks - blocks) * BLOCK_SIZE) as u64;
+        let dropped = ((open.blocks() - blocks) * BLOCK_SIZE) as u64;
         open.file.set_size(open.block_offset(0) + (blocks * BLOCK_SIZE) as u64).map_err(|e| {
             folder.note_write_error(&e);
             Error::io("truncate chunk", path(), e)
         })?;
-        open.blocks = blocks;
-        open.crc.clear_from(blocks);
+        open.set_blocks(blocks);
+        let change = open.clear_crcs_from(blocks);
         folder.sub_stored(dropped);
+        let open = &*open;
         match rewrite {
-            Some((buf, crc)) => self.write_chain(entry, state, blocks - 1, vec![buf], &[crc]).await.map(drop),
+            Some((buf, crc)) => self.write_at(entry, open, blocks - 1, vec![buf], &[crc]).await.map(drop),
             None => {
-                let table = open.crc_buf(&self.meta).await;
-                let mut chain = vec![IoReq::write(open.header_size as u64, vec![table])];
-                if self.config.fsync_before_ack {
-                    chain.push(IoReq::fsync());
+                let mut failure = self.write_table(open, change).await.err();
+                if failure.is_none() && self.config.fsync_before_ack {
+                    failure = first_error(open.file.submit(vec![IoReq::fsync()]).await);
                 }
-                match first_error(open.file.submit(chain).await) {
+                match failure {
                     None => Ok(()),
                     Some(err) => {
                         folder.note_write_error(&err);
@@ -254,12 +255,13 @@ impl Inner {
         mut bufs: Vec<Buf>,
     ) -> Result<Vec<Buf>> {
         let mut first = 0;
-        while first < from.blocks {
-            let count = bufs.len().min(from.blocks - first);
+        let to = to.opened();
+        while first < from.blocks() {
+            let count = bufs.len().min(from.blocks() - first);
             let tail = bufs.split_off(count);
-            let blocks = self.read_verified(src, from, first, bufs).await?;
+            let blocks = self.read_verified(src, from, first, bufs, false).await?;
             let (data, crcs): (Vec<Buf>, Vec<u32>) = blocks.into_iter().unzip();
-            bufs = self.write_chain(dst, to, first, data, &crcs).await?;
+            bufs = self.write_at(dst, to, first, data, &crcs).await?;
             bufs.extend(tail);
             first += count;
         }
@@ -359,7 +361,7 @@ impl Engine {
         let bufs = inner.pool.get_many(COPY_BATCH).await;
         let from = inner.write_open(&source, src_version).await?.downgrade();
         let from_open = from.open.as_ref().expect("open");
-        let (target, mut to) = inner.create_locked(dst, dst_version, from_open.blocks).await?;
+        let (target, mut to) = inner.create_locked(dst, dst_version, from_open.blocks()).await?;
         let mut result = inner.copy_blocks(&source, from_open, &target, &mut to, bufs).await;
         if let (Ok(bufs), Some(length)) = (&mut result, length) {
             let spare = bufs.pop().expect("copy batch is not empty");

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::header::Header;
-use crate::layout::{geometry_from_file_size, parse_chunk_file_name, subfolder_name, ChunkId, Version, SUBFOLDERS};
+use crate::layout::{
+    blocks_of_torn_file, geometry_from_file_size, parse_chunk_file_name, subfolder_name, ChunkId, Version, SUBFOLDERS,
+};
 
 use super::chunk::ChunkEntry;
 use super::folder::Folder;
@@ -156,7 +158,11 @@ fn check_file(folder: &Folder, rel: &Path, id: ChunkId, version: Version, verify
     let (head, size) =
         folder.disk.peek(rel, if verify_header { 20 } else { 0 }).map_err(|e| format!("cannot read: {e}"))?;
     if geometry_from_file_size(size).is_none() {
-        return Err(format!("file size {size} fits no chunk layout (truncated?)"));
+        if !verify_header || blocks_of_torn_file(size).is_none() {
+            return Err(format!("file size {size} fits no chunk layout (truncated?)"));
+        }
+        // An extending write cut by a crash; repaired when first opened.
+        tracing::warn!(file = %folder.disk.root().join(rel).display(), "file size {size} cut inside a block");
     }
     if verify_header {
         let header = Header::decode(&head).map_err(|fault| format!("bad header: {fault:?}"))?;
