@@ -51,7 +51,6 @@ impl RingHandle {
     pub(crate) fn start(name: &str, queue_depth: usize) -> io::Result<(RingHandle, JoinHandle<()>)> {
         assert!(queue_depth > 0 && queue_depth < 4096, "queue depth {queue_depth}");
         let entries = (queue_depth + 1).next_power_of_two() as u32;
-        let ring = IoUring::builder().build(entries)?;
         // SAFETY: eventfd returns a new descriptor or -1.
         let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if raw < 0 {
@@ -61,8 +60,24 @@ impl RingHandle {
         let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
         let (tx, rx) = crossbeam_channel::unbounded();
         let sleeping = Arc::new(AtomicBool::new(false));
-        let worker = Worker::new(ring, rx, sleeping.clone(), wake.clone(), queue_depth);
-        let thread = std::thread::Builder::new().name(format!("ring {name}")).spawn(move || worker.run())?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (flag, fd) = (sleeping.clone(), wake.clone());
+        let thread = std::thread::Builder::new().name(format!("ring {name}")).spawn(move || {
+            // Built on the thread that uses it: a single-issuer ring belongs to
+            // its creator. One thread submits and reaps, so the kernel can skip
+            // cross-thread completion work and defer it until we wait.
+            let built = IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(entries);
+            let ring = match built {
+                Ok(ring) => ring,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            Worker::new(ring, rx, flag, fd, queue_depth).run();
+        })?;
+        ready_rx.recv().map_err(|_| io::Error::other("ring thread died at start"))??;
         Ok((RingHandle { tx, sleeping, wake }, thread))
     }
 
