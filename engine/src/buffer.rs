@@ -81,7 +81,7 @@ struct FreeSlots {
 impl FreeSlots {
     fn new(slots: usize) -> FreeSlots {
         let mut words = vec![u64::MAX; slots.div_ceil(64)];
-        if slots % 64 != 0 {
+        if !slots.is_multiple_of(64) {
             *words.last_mut().expect("at least one word") = (1u64 << (slots % 64)) - 1;
         }
         FreeSlots { words, slots }
