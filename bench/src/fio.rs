@@ -305,21 +305,7 @@ mod tests {
 
     #[test]
     fn args_follow_the_shape() {
-        let plan = Plan {
-            dir: PathBuf::from("/var/tmp/b"),
-            chunks: 16,
-            chunk_blocks: 1024,
-            seconds: 10,
-            rounds: 3,
-            workers: 2,
-            streams: 4,
-            leave_space_bytes: 0,
-            drop_caches: false,
-            fio: PathBuf::from("fio"),
-            fio_memory: crate::plan::FioMemory::Hugepages,
-            json: false,
-            quick: false,
-        };
+        let plan = crate::plan::test_plan(16, 1024, false);
         let seq = args(&plan, &plan.shape(Scenario::SeqWrite), Path::new("/d"), Memory::HugePages);
         for want in [
             "--rw=write",

@@ -183,6 +183,26 @@ impl Plan {
     }
 }
 
+/// A plan for unit tests: `chunks` chunks of `chunk_blocks` blocks.
+#[cfg(test)]
+pub(crate) fn test_plan(chunks: usize, chunk_blocks: usize, quick: bool) -> Plan {
+    Plan {
+        dir: PathBuf::from("/var/tmp/b"),
+        chunks,
+        chunk_blocks,
+        seconds: if quick { 1 } else { 10 },
+        rounds: 3,
+        workers: 2,
+        streams: 4,
+        leave_space_bytes: 0,
+        drop_caches: false,
+        fio: PathBuf::from("fio"),
+        fio_memory: FioMemory::Hugepages,
+        json: quick,
+        quick,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

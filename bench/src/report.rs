@@ -382,7 +382,6 @@ fn shape_text(plan: &Plan, scenario: Scenario) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
 
@@ -400,21 +399,7 @@ mod tests {
 
     #[test]
     fn json_has_every_scenario_with_ratios() {
-        let plan = Plan {
-            dir: PathBuf::from("/var/tmp/b"),
-            chunks: 4,
-            chunk_blocks: 64,
-            seconds: 1,
-            rounds: 3,
-            workers: 2,
-            streams: 4,
-            leave_space_bytes: 0,
-            drop_caches: false,
-            fio: PathBuf::from("fio"),
-            fio_memory: crate::plan::FioMemory::Hugepages,
-            json: true,
-            quick: true,
-        };
+        let plan = crate::plan::test_plan(4, 64, true);
         let rounds: Vec<Rounds> = Scenario::ALL
             .iter()
             .map(|&scenario| Rounds {
