@@ -42,8 +42,10 @@ pub struct EngineArgs {
     /// Tiny sizes, one round, about a second per scenario (for tests).
     #[arg(long)]
     pub quick: bool,
-    /// tokio worker threads driving the engine.
-    #[arg(long, default_value_t = 2)]
+    /// tokio worker threads driving the engine. The default leaves one core
+    /// to the disk's ring thread: on 2 cores, 1 worker beat 2 on sequential
+    /// and random reads in side-by-side runs (bench/RESULTS.md).
+    #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
     /// Chunks written or read at once in the sequential scenarios (divides
     /// the queue depth of 16).
@@ -72,6 +74,11 @@ pub struct EngineArgs {
 pub enum FioMemory {
     Hugepages,
     Malloc,
+}
+
+/// One tokio worker per core, less one core for the ring thread.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1)
 }
 
 /// Resolved sizes and limits of one bench invocation.
