@@ -155,3 +155,18 @@ fn versions_truncation_duplicates_and_deletion() {
         engine.test(id(5), V1).await.unwrap();
     });
 }
+
+#[test]
+fn requests_beyond_the_limits_are_refused_not_fatal() {
+    let dir = scratch("limits");
+    let mut config = elkfs_engine::EngineConfig::test_min(vec![elkfs_engine::HddLine::new(dir.path())]);
+    config.pool_buffers = 8;
+    assert_eq!(elkfs_engine::Engine::start(config).err().map(|e| e.kind()), Some(ErrorKind::Config));
+    let (engine, _) = engine_on(&[dir.path()]);
+    runtime().block_on(async {
+        engine.create(id(9), V1).await.unwrap();
+        let err = engine.read_blocks(id(9), V1, 0, 1024).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WrongRange);
+        assert_eq!(engine.read_blocks(id(9), V1, 0, 16).await.unwrap().len(), 16);
+    });
+}

@@ -279,7 +279,8 @@ impl Engine {
         first: usize,
         count: usize,
     ) -> Result<Vec<(Buf, u32)>> {
-        if count == 0 || first + count > BLOCKS_PER_CHUNK {
+        // Half the pool at most, so one request can never hold every buffer.
+        if count == 0 || first + count > BLOCKS_PER_CHUNK || count > self.inner.pool.capacity() / 2 {
             return Err(Error::WrongRange { id, block: first, offset: 0, size: count * BLOCK_SIZE });
         }
         let entry = self.inner.entry(id)?;

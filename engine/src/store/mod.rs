@@ -97,6 +97,14 @@ impl Engine {
         if config.disks.is_empty() {
             return Err(Error::Config("no data folders configured".into()));
         }
+        if config.pool_buffers < 2 * data::COPY_BATCH || config.queue_depth == 0 || config.queue_depth >= 4096 {
+            return Err(Error::Config(format!(
+                "pool_buffers must be at least {} and queue_depth within 1..4096 (got {} and {})",
+                2 * data::COPY_BATCH,
+                config.pool_buffers,
+                config.queue_depth
+            )));
+        }
         let folders = disks
             .into_iter()
             .zip(&config.disks)
