@@ -13,7 +13,7 @@
 use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use crate::buffer::Buf;
-use crate::crc::{crc32, crc32_zeros, EMPTY_BLOCK_CRC};
+use crate::crc::{crc32, EMPTY_BLOCK_CRC};
 use crate::disk::{IoDone, IoReq};
 use crate::error::{Error, Result};
 use crate::header::CrcTable;
@@ -261,13 +261,7 @@ impl Engine {
         let open = state.open.as_ref().expect("read_open leaves the file open");
         let (buf, block_crc) =
             inner.read_verified(&entry, open, block, vec![buf], false).await?.pop().expect("one block");
-        let crc = if size == BLOCK_SIZE {
-            block_crc
-        } else if block_crc == EMPTY_BLOCK_CRC && buf.full().iter().all(|&b| b == 0) {
-            crc32_zeros(size)
-        } else {
-            crc32(&buf.full()[offset..offset + size])
-        };
+        let crc = if size == BLOCK_SIZE { block_crc } else { crc32(&buf.full()[offset..offset + size]) };
         Ok(ReadPiece { buf, offset, size, crc })
     }
 
