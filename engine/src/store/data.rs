@@ -345,6 +345,35 @@ impl Engine {
         inner.write_at(&entry, open, first, bufs, &crcs).await.map(drop)
     }
 
+    /// Like [`Engine::write_blocks`], for blocks that arrived with their CRCs
+    /// (replication): each is checked against its data, and the one CRC pass
+    /// serves both the check and the table.
+    pub async fn write_blocks_checked(
+        &self,
+        id: ChunkId,
+        version: Version,
+        first: usize,
+        bufs: Vec<Buf>,
+        crcs: &[u32],
+    ) -> Result<()> {
+        if bufs.is_empty()
+            || bufs.len() != crcs.len()
+            || first + bufs.len() > BLOCKS_PER_CHUNK
+            || bufs.iter().any(|b| b.len() != BLOCK_SIZE)
+        {
+            return Err(Error::WrongRange { id, block: first, offset: 0, size: bufs.len() * BLOCK_SIZE });
+        }
+        if let Some(i) = bufs.iter().zip(crcs).position(|(b, c)| crc32(b) != *c) {
+            return Err(Error::PieceCrc { id, block: first + i });
+        }
+        let inner = &self.inner;
+        let entry = inner.entry(id)?;
+        let state = inner.write_ready(&entry, version).await?;
+        let open = state.open.as_ref().expect("write_ready leaves the file open");
+        let _claim = entry.claim(first..first + crcs.len()).await;
+        inner.write_at(&entry, open, first, bufs, crcs).await.map(drop)
+    }
+
     /// Number of 64 KiB blocks stored for the chunk.
     pub async fn blocks(&self, id: ChunkId, version: Version) -> Result<usize> {
         let entry = self.inner.entry(id)?;

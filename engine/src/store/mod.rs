@@ -154,6 +154,12 @@ impl Engine {
         out
     }
 
+    /// The stored version of a chunk, if the chunk is here. Lets callers
+    /// honour MooseFS's "version 0 means whatever is stored".
+    pub fn version(&self, id: ChunkId) -> Option<Version> {
+        self.inner.chunks_read().get(&id).filter(|entry| !entry.is_removed()).map(|entry| entry.version())
+    }
+
     /// Space, health and chunk count of every folder.
     pub fn folders(&self) -> Vec<FolderReport> {
         let mut counts = vec![0usize; self.inner.folders.len()];
