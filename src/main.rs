@@ -18,6 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a chunkserver (mfschunkserver.cfg syntax), in the foreground.
+    Chunkserver {
+        /// The configuration file.
+        #[arg(short = 'c', long = "config", default_value = elkfs_chunkserver::config::DEFAULT_CONFIG_PATH)]
+        config: std::path::PathBuf,
+    },
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -33,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
     match Cli::parse().command {
+        Command::Chunkserver { config } => Ok(elkfs_chunkserver::run(&config)?),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
     }
 }
