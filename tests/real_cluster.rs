@@ -6,12 +6,10 @@
 //! cluster leaves no namespace, mount, process or temp dir behind.
 //! Needs root and the MooseFS 3.0 Debian packages.
 
-mod harness;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use harness::{data, mount, Cluster};
+use elkfs_harness::{data, mount, Cluster};
 
 const MIB: u64 = 1 << 20;
 const CHUNK: u64 = 64 * MIB;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::proc::{tool_path, wait_until, Daemon, Spec};
+use crate::proc::{tool_path, wait_until, Daemon, Spec};
 
 /// A mounted MooseFS client.
 pub struct Mount {
@@ -48,7 +48,7 @@ impl Mount {
                 panic!(
                     "mfsmount exited ({:?}) before mounting; its log:\n{}",
                     self.daemon.exit_status(),
-                    super::proc::tail(self.daemon.log(), 40)
+                    crate::proc::tail(self.daemon.log(), 40)
                 );
             }
             if !is_mounted(&mnt) {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use super::proc::tool_path;
+use crate::proc::tool_path;
 
 /// Prefix of every namespace this harness creates.
 const PREFIX: &str = "elkfs-t-";
@@ -29,6 +29,7 @@ pub struct Netns {
 
 impl Netns {
     /// Creates a fresh namespace with `lo` up and one address on it.
+    #[allow(clippy::new_without_default)] // creates a namespace: not a default value
     pub fn new() -> Netns {
         SWEEP.call_once(sweep_stale);
         let pid = std::process::id();

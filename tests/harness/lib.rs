@@ -2,20 +2,19 @@
 //! master, chunkservers (real `mfschunkserver` or `elkfs chunkserver`, same
 //! config files) and an `mfsmount` client, all inside a private network
 //! namespace, in a temp dir, torn down on drop, also when the test panics
-//! (then the tail of every daemon log goes to stderr). Use it from a test
-//! file with `mod harness;`:
+//! (then the tail of every daemon log goes to stderr). A library so that
+//! both the tests in `tests/` and `elkfs bench cluster` build the same
+//! clusters:
 //!
 //! ```ignore
-//! let mut c = harness::Cluster::builder().real_chunkservers(3).mount(true).start();
+//! let mut c = elkfs_harness::Cluster::builder().real_chunkservers(3).mount(true).start();
 //! c.mfs_setgoal(c.mountpoint(), 2);
-//! let sha = harness::data::write_pattern_file(&c.path("f"), 1 << 20, 1);
+//! let sha = elkfs_harness::data::write_pattern_file(&c.path("f"), 1 << 20, 1);
 //! c.wait_for_goal(&c.path("f"), 2, std::time::Duration::from_secs(30));
 //! ```
 //!
 //! Needs root and the MooseFS 3.0 tools; both are checked up front and a
 //! missing one fails the test loudly. Every wait is bounded.
-
-#![allow(dead_code)]
 
 pub mod data;
 pub mod moosefs;
@@ -393,9 +392,7 @@ impl Cluster {
         let cfg = files.cfg.clone().into_os_string();
         let (program, args) = match kind {
             ChunkserverKind::Real => (tool_path("mfschunkserver"), vec!["-f".into(), "-c".into(), cfg, "start".into()]),
-            ChunkserverKind::Elkfs => {
-                (PathBuf::from(env!("CARGO_BIN_EXE_elkfs")), vec!["chunkserver".into(), "-c".into(), cfg])
-            }
+            ChunkserverKind::Elkfs => (elkfs_binary(), vec!["chunkserver".into(), "-c".into(), cfg]),
         };
         let mut daemon = Daemon::spawn(self.spec(&format!("cs{index}"), program, args));
         daemon.wait_listening(port, LISTEN_LIMIT);
@@ -578,4 +575,22 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// The `elkfs` binary to start: `ELKFS_BIN` if set, else the `elkfs` next
+/// to the running executable (the bench is that binary; test executables
+/// live one folder below it, in `deps/`).
+pub fn elkfs_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ELKFS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the running executable has a path");
+    let here = exe.parent().expect("an executable lives in a folder");
+    for dir in [Some(here), here.parent()].into_iter().flatten() {
+        let candidate = dir.join("elkfs");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("no elkfs binary next to {}: build it (cargo build) or set ELKFS_BIN", exe.display());
 }
