@@ -132,27 +132,82 @@ fn check_piece(kind: u32, offset: u16, size: u32, head: usize, payload_len: usiz
 pub enum DataMsg {
     Nop,
     /// `ANTOAN_GET_VERSION`, with the request id when the asker sent one.
-    GetVersion { msgid: Option<u32> },
+    GetVersion {
+        msgid: Option<u32>,
+    },
     /// `ANTOAN_VERSION`. Decoding assumes no msgid (the layout cannot tell).
-    Version { msgid: Option<u32>, version: u32, text: String },
-    GetConfig { msgid: u32, name: Vec<u8> },
-    ConfigValue { msgid: u32, value: Vec<u8> },
+    Version {
+        msgid: Option<u32>,
+        version: u32,
+        text: String,
+    },
+    GetConfig {
+        msgid: u32,
+        name: Vec<u8>,
+    },
+    ConfigValue {
+        msgid: u32,
+        value: Vec<u8>,
+    },
     /// `CLTOCS_READ`; `protocol` is the leading byte of the current form.
     /// Without it (replicators) the server sends no keep-alive NOPs.
-    Read { protocol: Option<u8>, chunk: u64, version: u32, offset: u32, size: u32 },
-    ReadStatus { chunk: u64, status: Status },
+    Read {
+        protocol: Option<u8>,
+        chunk: u64,
+        version: u32,
+        offset: u32,
+        size: u32,
+    },
+    ReadStatus {
+        chunk: u64,
+        status: Status,
+    },
     ReadData(ReadDataHead),
     /// `CLTOCS_WRITE`: the servers after the receiver in the write chain.
-    Write { protocol: Option<u8>, chunk: u64, version: u32, chain: Vec<Addr> },
-    WriteStatus { chunk: u64, write_id: u32, status: Status },
+    Write {
+        protocol: Option<u8>,
+        chunk: u64,
+        version: u32,
+        chain: Vec<Addr>,
+    },
+    WriteStatus {
+        chunk: u64,
+        write_id: u32,
+        status: Status,
+    },
     WriteData(WriteDataHead),
-    WriteFinish { chunk: u64, version: u32 },
-    GetChunkBlocks { chunk: u64, version: u32 },
-    ChunkBlocks { chunk: u64, version: u32, blocks: u16, status: Status },
-    GetChunkChecksum { chunk: u64, version: u32 },
-    ChunkChecksum { chunk: u64, version: u32, result: std::result::Result<u32, Status> },
-    GetChunkChecksumTab { chunk: u64, version: u32 },
-    ChunkChecksumTab { chunk: u64, version: u32, result: std::result::Result<Vec<u32>, Status> },
+    WriteFinish {
+        chunk: u64,
+        version: u32,
+    },
+    GetChunkBlocks {
+        chunk: u64,
+        version: u32,
+    },
+    ChunkBlocks {
+        chunk: u64,
+        version: u32,
+        blocks: u16,
+        status: Status,
+    },
+    GetChunkChecksum {
+        chunk: u64,
+        version: u32,
+    },
+    ChunkChecksum {
+        chunk: u64,
+        version: u32,
+        result: std::result::Result<u32, Status>,
+    },
+    GetChunkChecksumTab {
+        chunk: u64,
+        version: u32,
+    },
+    ChunkChecksumTab {
+        chunk: u64,
+        version: u32,
+        result: std::result::Result<Vec<u32>, Status>,
+    },
 }
 
 fn chunk_version(kind: u32, payload: &[u8]) -> Result<(u64, u32)> {
@@ -247,12 +302,9 @@ impl DataMsg {
                     _ => DataMsg::GetChunkChecksumTab { chunk, version },
                 });
             }
-            CHUNK_BLOCKS => DataMsg::ChunkBlocks {
-                chunk: r.u64()?,
-                version: r.u32()?,
-                blocks: r.u16()?,
-                status: Status(r.u8()?),
-            },
+            CHUNK_BLOCKS => {
+                DataMsg::ChunkBlocks { chunk: r.u64()?, version: r.u32()?, blocks: r.u16()?, status: Status(r.u8()?) }
+            }
             CHUNK_CHECKSUM => {
                 let (chunk, version) = (r.u64()?, r.u32()?);
                 let result = match len {

@@ -9,9 +9,9 @@
 //! the data itself never passes through this crate, so the chunkserver can
 //! receive it straight into an engine buffer and send it from one.
 
+pub mod data;
 mod error;
 pub mod frame;
-pub mod data;
 pub mod master_cs;
 pub mod status;
 mod wire;

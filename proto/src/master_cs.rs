@@ -119,24 +119,59 @@ pub enum CsToMa {
     RegisterChunks(Vec<(u64, u32)>),
     RegisterEnd,
     RegisterDisconnect,
-    RegisterBeginV5 { version: u32, ip: u32, port: u16, timeout: u16 },
+    RegisterBeginV5 {
+        version: u32,
+        ip: u32,
+        port: u16,
+        timeout: u16,
+    },
     RegisterChunksV5(Vec<(u64, u32)>),
-    RegisterEndV5 { space: Space },
+    RegisterEndV5 {
+        space: Space,
+    },
     Space(Space),
     ChunkDamaged(Vec<u64>),
-    CurrentLoad { load: u32, hl_status: Option<u8> },
+    CurrentLoad {
+        load: u32,
+        hl_status: Option<u8>,
+    },
     ChunkLost(Vec<u64>),
     ErrorOccurred,
     ChunkNew(Vec<(u64, u32)>),
     Labels(u32),
-    CreateReply { chunk: u64, status: Status },
-    DeleteReply { chunk: u64, status: Status },
-    DuplicateReply { chunk: u64, status: Status },
-    SetVersionReply { chunk: u64, status: Status },
-    ReplicateReply { chunk: u64, version: u32, status: Status },
-    ChunkOpReply { op: ChunkOp, status: Status },
-    TruncateReply { chunk: u64, status: Status },
-    DupTruncReply { chunk: u64, status: Status },
+    CreateReply {
+        chunk: u64,
+        status: Status,
+    },
+    DeleteReply {
+        chunk: u64,
+        status: Status,
+    },
+    DuplicateReply {
+        chunk: u64,
+        status: Status,
+    },
+    SetVersionReply {
+        chunk: u64,
+        status: Status,
+    },
+    ReplicateReply {
+        chunk: u64,
+        version: u32,
+        status: Status,
+    },
+    ChunkOpReply {
+        op: ChunkOp,
+        status: Status,
+    },
+    TruncateReply {
+        chunk: u64,
+        status: Status,
+    },
+    DupTruncReply {
+        chunk: u64,
+        status: Status,
+    },
     /// Replies to the block-count and checksum queries, laid out as on the
     /// data port.
     Query(DataMsg),
@@ -158,18 +193,53 @@ pub struct ChunkOp {
 pub enum MaToCs {
     Nop,
     Ack(Ack),
-    Create { chunk: u64, version: u32 },
+    Create {
+        chunk: u64,
+        version: u32,
+    },
     /// `version` 0 deletes whatever version is stored.
-    Delete { chunk: u64, version: u32 },
-    Duplicate { new_chunk: u64, new_version: u32, old_chunk: u64, old_version: u32 },
-    SetVersion { chunk: u64, new_version: u32, old_version: u32 },
+    Delete {
+        chunk: u64,
+        version: u32,
+    },
+    Duplicate {
+        new_chunk: u64,
+        new_version: u32,
+        old_chunk: u64,
+        old_version: u32,
+    },
+    SetVersion {
+        chunk: u64,
+        new_version: u32,
+        old_version: u32,
+    },
     /// Pull a copy from `source`'s data port.
-    Replicate { chunk: u64, version: u32, source: Addr },
+    Replicate {
+        chunk: u64,
+        version: u32,
+        source: Addr,
+    },
     /// Build a chunk as the XOR of several sources; no 3.0 master sends it.
-    ReplicateXor { chunk: u64, version: u32, xor_mask: [u32; 4], sources: Vec<(u64, u32, Addr)> },
+    ReplicateXor {
+        chunk: u64,
+        version: u32,
+        xor_mask: [u32; 4],
+        sources: Vec<(u64, u32, Addr)>,
+    },
     ChunkOp(ChunkOp),
-    Truncate { chunk: u64, length: u32, new_version: u32, old_version: u32 },
-    DupTrunc { new_chunk: u64, new_version: u32, old_chunk: u64, old_version: u32, length: u32 },
+    Truncate {
+        chunk: u64,
+        length: u32,
+        new_version: u32,
+        old_version: u32,
+    },
+    DupTrunc {
+        new_chunk: u64,
+        new_version: u32,
+        old_chunk: u64,
+        old_version: u32,
+        length: u32,
+    },
     /// Block-count and checksum queries, laid out as on the data port.
     Query(DataMsg),
 }
@@ -228,12 +298,9 @@ impl CsToMa {
                     REG_CHUNKS => CsToMa::RegisterChunks(pairs(&mut r, kind)?),
                     REG_END => CsToMa::RegisterEnd,
                     REG_DISCONNECT => CsToMa::RegisterDisconnect,
-                    REG5_BEGIN => CsToMa::RegisterBeginV5 {
-                        version: r.u32()?,
-                        ip: r.u32()?,
-                        port: r.u16()?,
-                        timeout: r.u16()?,
-                    },
+                    REG5_BEGIN => {
+                        CsToMa::RegisterBeginV5 { version: r.u32()?, ip: r.u32()?, port: r.u16()?, timeout: r.u16()? }
+                    }
                     REG5_CHUNKS => CsToMa::RegisterChunksV5(pairs(&mut r, kind)?),
                     REG5_END => CsToMa::RegisterEndV5 { space: Space::get(&mut r)? },
                     _ => return Err(Error::BadValue { kind, what: "register form not supported" }),
@@ -456,12 +523,9 @@ impl MaToCs {
                 MaToCs::ReplicateXor { chunk, version, xor_mask, sources }
             }
             CHUNKOP => MaToCs::ChunkOp(chunk_op(&mut r)?),
-            TRUNCATE => MaToCs::Truncate {
-                chunk: r.u64()?,
-                length: r.u32()?,
-                new_version: r.u32()?,
-                old_version: r.u32()?,
-            },
+            TRUNCATE => {
+                MaToCs::Truncate { chunk: r.u64()?, length: r.u32()?, new_version: r.u32()?, old_version: r.u32()? }
+            }
             DUPTRUNC => MaToCs::DupTrunc {
                 new_chunk: r.u64()?,
                 new_version: r.u32()?,
