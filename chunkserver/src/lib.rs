@@ -9,6 +9,7 @@
 pub mod config;
 mod dataserv;
 pub mod error;
+pub mod faults;
 mod masterlink;
 pub mod metrics;
 mod net;

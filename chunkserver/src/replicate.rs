@@ -85,6 +85,9 @@ async fn pull(ctx: &Ctx, chunk: u64, version: u32, source: Addr) -> Result<usize
     let mut bufs: Vec<Buf> = Vec::with_capacity(BATCH);
     let mut crcs: Vec<u32> = Vec::with_capacity(BATCH);
     for block in 0..blocks {
+        if !ctx.faults.replicate_ok() {
+            return Err(Error::peer(&peer, "fault injection: replication link cut"));
+        }
         let (buf, crc) =
             net::deadline("receiving a block", STEP_TIMEOUT, recv_block(ctx, &mut stream, chunk, block, &peer)).await?;
         bufs.push(buf);

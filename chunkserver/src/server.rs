@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::CsConfig;
 use crate::error::{Error, Result};
+use crate::faults::NetFaults;
 use crate::metrics::Metrics;
 
 /// What every task of one chunkserver shares.
@@ -29,6 +30,7 @@ pub struct Ctx {
     lost: Mutex<Vec<u64>>,
     /// Master commands and replications in progress (`CURRENT_LOAD`).
     pub(crate) busy: AtomicU32,
+    pub(crate) faults: NetFaults,
 }
 
 impl Ctx {
@@ -131,6 +133,7 @@ impl Running {
             config,
             lost: Mutex::new(Vec::new()),
             busy: AtomicU32::new(0),
+            faults: NetFaults::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -162,6 +165,11 @@ impl Running {
 
     pub fn metrics(&self) -> &Metrics {
         &self.ctx.metrics
+    }
+
+    /// The network fault switches of this server (tests).
+    pub fn faults(&self) -> &NetFaults {
+        &self.ctx.faults
     }
 
     pub fn busy(&self) -> u32 {

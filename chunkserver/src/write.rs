@@ -184,7 +184,7 @@ impl Chain<'_> {
                         Some(d) => d.statuses.recv().await,
                         None => std::future::pending().await,
                     }
-                }, if down.is_some() => self.on_downstream(st)?,
+                }, if down.is_some() => self.on_downstream(st).await?,
                 item = tokio::time::timeout(PEER_TIMEOUT, inbox.recv()) => {
                     let item = match item {
                         Ok(Some(item)) => item?,
@@ -222,6 +222,11 @@ impl Chain<'_> {
             return Err(Error::peer(self.peer, "WRITE_DATA for another chunk"));
         }
         let (offset, size) = (head.offset as usize, head.size as usize);
+        if self.down.is_some() && !self.ctx.faults.forward_ok() {
+            tracing::warn!("fault injection: cutting the link to the next server");
+            self.down = None;
+            return self.disconnected().await;
+        }
         if let Some(d) = &mut self.down {
             net::send_parts(&mut d.w, &head.packet_prefix(), &buf.full()[offset..offset + size], &d.peer).await?;
         }
@@ -254,7 +259,7 @@ impl Chain<'_> {
         Ok(())
     }
 
-    fn on_downstream(&mut self, st: Option<Result<(u32, Status)>>) -> Result<()> {
+    async fn on_downstream(&mut self, st: Option<Result<(u32, Status)>>) -> Result<()> {
         let peer = self.down.as_ref().map(|d| d.peer.clone()).unwrap_or_default();
         match st {
             Some(Ok((write_id, status))) => {
@@ -266,18 +271,26 @@ impl Chain<'_> {
             }
             Some(Err(e)) => {
                 tracing::warn!("write chain: next server {peer} failed: {e}");
-                self.disconnected()
+                self.disconnected().await
             }
-            None => self.disconnected(),
+            None => self.disconnected().await,
         }
     }
 
     /// The next server is gone: upstream hears DISCONNECTED and the chain
-    /// is torn down, as MooseFS does.
-    fn disconnected(&mut self) -> Result<()> {
+    /// is torn down, as MooseFS does. Local writes still finish.
+    async fn disconnected(&mut self) -> Result<()> {
         let s = DataMsg::WriteStatus { chunk: self.chunk, write_id: 0, status: Status::DISCONNECTED };
         self.out.extend_from_slice(&s.to_packet());
         self.down = None;
+        let sent = self.up.write_all(&self.out).await;
+        self.out.clear();
+        for p in self.pending.iter_mut() {
+            if let Local::Running(h) = &mut p.local {
+                p.local = Local::Done(h.await.unwrap_or(Status::IO));
+            }
+        }
+        sent.map_err(|e| Error::io(format!("sending to {}", self.peer), e))?;
         Err(Error::peer(self.peer, "next server in the write chain disconnected"))
     }
 

@@ -259,3 +259,65 @@ async fn a_bad_packet_closes_its_connection_only() {
     }
     cs.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_chain_link_reaches_the_client_as_disconnected() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (server(d1.path()).await, server(d2.path()).await);
+    for cs in [&a, &b] {
+        cs.engine().create(ChunkId(21), Version(1)).await.unwrap();
+    }
+    let next = match b.data_addr {
+        std::net::SocketAddr::V4(v4) => Addr::new(*v4.ip(), v4.port()),
+        _ => unreachable!(),
+    };
+    a.faults().cut_forward_after(3);
+    let mut c = Client::connect(&a).await;
+    c.send(&DataMsg::Write { protocol: Some(1), chunk: 21, version: 1, chain: vec![next] }).await;
+    assert!(matches!(c.recv().await.0, DataMsg::WriteStatus { write_id: 0, status: Status::OK, .. }));
+    let data = pattern(4, 6 * BLOCK_SIZE);
+    for (i, block) in data.chunks(BLOCK_SIZE).enumerate() {
+        let head = WriteDataHead {
+            chunk: 21,
+            write_id: i as u32 + 1,
+            block: i as u16,
+            offset: 0,
+            size: BLOCK_SIZE as u32,
+            crc: crc32fast::hash(block),
+        };
+        c.send_data(head, block).await;
+    }
+    // Pieces the next server confirmed before the cut (at most the three
+    // forwarded) are acknowledged in order, then the cut shows as
+    // DISCONNECTED and the connection ends.
+    let mut seen = Vec::new();
+    loop {
+        let mut h = [0u8; 8];
+        match tokio::time::timeout(Duration::from_secs(10), c.s.read_exact(&mut h)).await.unwrap() {
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        let h = Header::parse(&h);
+        let mut payload = vec![0u8; h.len as usize];
+        c.s.read_exact(&mut payload).await.unwrap();
+        match DataMsg::decode(h.kind, &payload).unwrap() {
+            DataMsg::WriteStatus { write_id, status, .. } => seen.push((write_id, status)),
+            DataMsg::Nop => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen.last(), Some(&(0, Status::DISCONNECTED)), "{seen:?}");
+    let acked = seen.len() - 1;
+    assert!(acked <= 3, "{seen:?}");
+    let expect: Vec<(u32, Status)> = (1..=acked as u32).map(|i| (i, Status::OK)).collect();
+    assert_eq!(&seen[..acked], &expect[..]);
+    // What was acknowledged is on both servers.
+    a.faults().clear();
+    for cs in [&a, &b] {
+        let mut c = Client::connect(cs).await;
+        let len = (acked * BLOCK_SIZE) as u32;
+        assert_eq!(c.read(21, 1, 0, len).await.unwrap(), &data[..acked * BLOCK_SIZE]);
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
