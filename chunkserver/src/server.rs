@@ -93,6 +93,27 @@ async fn publish_metrics(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// The real `mfschunkserver` writes its chunk list to `FOLDER/.chunkdb`
+/// at a clean stop and, at its next start, trusts that list instead of
+/// scanning unless a subfolder's atime or mtime is in a later second (it
+/// unlinks the file as it reads it). elkfs does not read it, but renames,
+/// creates and deletes chunk files, possibly within that same second, and
+/// changes files in place without touching a folder at all. A real server
+/// started later would then believe a stale list (a changed version is
+/// reported old, and the master marks the copy invalid; new chunks are
+/// missing). So it goes now, as the real server's own next start would
+/// remove it, and a later `mfschunkserver` does a full scan.
+fn remove_stale_chunkdb(engine: &Engine) {
+    for folder in engine.folders() {
+        let path = folder.path.join(".chunkdb");
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!("removed {}: a later mfschunkserver must scan this folder", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}; a later mfschunkserver may trust it", path.display()),
+        }
+    }
+}
+
 /// A chunkserver serving in this process.
 pub struct Running {
     pub data_addr: SocketAddr,
@@ -121,6 +142,7 @@ impl Running {
         let data_addr = listener.local_addr().map_err(|e| Error::io("data port address", e))?;
         let engine_config = config.engine_config()?;
         let (engine, report) = tokio::task::block_in_place(|| Engine::start(engine_config))?;
+        remove_stale_chunkdb(&engine);
         tracing::info!(
             "chunkserver: {} chunks on {} folders, data port {data_addr}",
             report.chunks,
