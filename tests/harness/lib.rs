@@ -77,6 +77,7 @@ pub struct ClusterBuilder {
     mount_options: Vec<String>,
     distinct_addresses: bool,
     wait_registered: bool,
+    temp_base: Option<PathBuf>,
 }
 
 impl ClusterBuilder {
@@ -143,6 +144,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Puts the cluster's temp dir (chunk folders included) in `base`
+    /// instead of `$ELKFS_TEST_TMPDIR` or `/tmp` (the bench: its `--dir`).
+    pub fn temp_dir_in(mut self, base: &Path) -> Self {
+        self.temp_base = Some(base.to_path_buf());
+        self
+    }
+
     /// Starts everything; panics (cleaning up what started) on any failure.
     pub fn start(self) -> Cluster {
         require_root();
@@ -154,7 +162,9 @@ impl ClusterBuilder {
             tools.extend(["mfsmount", "fusermount3", "umount", "mfsfileinfo", "mfssetgoal"]);
         }
         require_tools(&tools);
-        let base = std::env::var_os("ELKFS_TEST_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let base = self.temp_base.clone().unwrap_or_else(|| {
+            std::env::var_os("ELKFS_TEST_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
+        });
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(|| sweep_stale_dirs(&base));
         let dir = tempfile::Builder::new()
@@ -264,6 +274,19 @@ impl Chunkserver {
         self.daemon.wait_listening(self.port, LISTEN_LIMIT);
     }
 
+    /// Stops it (SIGTERM, bounded) and starts `kind` in its place on the
+    /// same config files, folders and port (a drop-in swap); waits until it
+    /// listens. The log goes on in the same file.
+    pub fn restart_as(&mut self, kind: ChunkserverKind) {
+        self.daemon.stop();
+        let (program, args) = chunkserver_command(kind, &self.files.cfg);
+        let spec = self.daemon.spec_mut();
+        spec.program = program;
+        spec.args = args;
+        self.kind = kind;
+        self.start();
+    }
+
     /// Every chunk file on its disk.
     pub fn all_chunk_files(&self) -> Vec<PathBuf> {
         moosefs::chunk_files_in(&self.files.hdd)
@@ -306,6 +329,7 @@ impl Cluster {
             mount_options: Vec::new(),
             distinct_addresses: false,
             wait_registered: true,
+            temp_base: None,
         }
     }
 
@@ -389,11 +413,7 @@ impl Cluster {
         let ip = if self.distinct_addresses { self.netns.add_address() } else { self.addr() };
         let dir = self.dir().join(format!("cs{index}"));
         let files = moosefs::write_chunkserver(&dir, ip, port, self.addr(), self.ports.chunkserver, &self.cs_extra);
-        let cfg = files.cfg.clone().into_os_string();
-        let (program, args) = match kind {
-            ChunkserverKind::Real => (tool_path("mfschunkserver"), vec!["-f".into(), "-c".into(), cfg, "start".into()]),
-            ChunkserverKind::Elkfs => (elkfs_binary(), vec!["chunkserver".into(), "-c".into(), cfg]),
-        };
+        let (program, args) = chunkserver_command(kind, &files.cfg);
         let mut daemon = Daemon::spawn(self.spec(&format!("cs{index}"), program, args));
         daemon.wait_listening(port, LISTEN_LIMIT);
         self.chunkservers.push(Chunkserver { kind, index, ip, port, files, daemon });
@@ -574,6 +594,15 @@ impl Drop for Cluster {
                 eprintln!("[harness] keeping {}", dir.keep().display());
             }
         }
+    }
+}
+
+/// The program and arguments that run a chunkserver of `kind` on `cfg`.
+fn chunkserver_command(kind: ChunkserverKind, cfg: &Path) -> (PathBuf, Vec<std::ffi::OsString>) {
+    let cfg = cfg.as_os_str().to_os_string();
+    match kind {
+        ChunkserverKind::Real => (tool_path("mfschunkserver"), vec!["-f".into(), "-c".into(), cfg, "start".into()]),
+        ChunkserverKind::Elkfs => (elkfs_binary(), vec!["chunkserver".into(), "-c".into(), cfg]),
     }
 }
 
