@@ -33,13 +33,19 @@ enum Command {
 enum Bench {
     /// The chunk engine against fio (io_uring, O_DIRECT) on the same disk.
     Engine(elkfs_bench::EngineArgs),
+    /// Real MooseFS master and mount with 3 real chunkservers, then with 3
+    /// elkfs chunkservers: the same fio jobs, plus the data protocol spoken
+    /// straight to one chunkserver (root; MooseFS 3.0 and fio installed).
+    Cluster(elkfs_bench::ClusterArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).init();
     match Cli::parse().command {
         Command::Chunkserver { config } => Ok(elkfs_chunkserver::run(&config)?),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
+        Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
     }
 }

@@ -169,41 +169,48 @@ impl Fio {
 
     /// Runs fio with `args` and returns its JSON output and CPU use.
     fn spawn(&self, args: &[String], shape: &Shape) -> Result<(String, CpuTimes)> {
-        let json_path = self.dir.join("fio-output.json");
-        let err_path = self.dir.join("fio-stderr.txt");
-        let stdout = File::create(&json_path).with_context(|| format!("creating {}", json_path.display()))?;
-        let stderr = File::create(&err_path).with_context(|| format!("creating {}", err_path.display()))?;
-        tracing::debug!("fio {}", args.join(" "));
-        let cpu_before = children_cpu()?;
-        let mut child = Command::new(&self.plan.fio)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("starting {}", self.plan.fio.display()))?;
         let limit = shape.duration.map_or(SIZE_RUN_LIMIT, |d| d + TIMED_RUN_SLACK);
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().context("waiting for fio")? {
-                break status;
-            }
-            if interrupt::requested() || started.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                interrupt::check()?;
-                bail!("fio ran past {} s and was killed", limit.as_secs());
-            }
-            std::thread::sleep(POLL);
-        };
-        let cpu = children_cpu()?.since(&cpu_before);
-        let text = std::fs::read_to_string(&json_path).with_context(|| format!("reading {}", json_path.display()))?;
-        if !status.success() {
-            let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-            bail!("fio failed ({status}): {}\n{}", err.trim(), tail(&text));
-        }
-        Ok((text, cpu))
+        run_process(&self.plan.fio, args, &self.dir, limit)
     }
+}
+
+/// Runs `fio` with `args`, its JSON output and error log in files in
+/// `dir`, killed past `limit` or on Ctrl-C. Returns the JSON text and the
+/// CPU the process used (`RUSAGE_CHILDREN` around it).
+pub fn run_process(fio: &Path, args: &[String], dir: &Path, limit: Duration) -> Result<(String, CpuTimes)> {
+    let json_path = dir.join("fio-output.json");
+    let err_path = dir.join("fio-stderr.txt");
+    let stdout = File::create(&json_path).with_context(|| format!("creating {}", json_path.display()))?;
+    let stderr = File::create(&err_path).with_context(|| format!("creating {}", err_path.display()))?;
+    tracing::debug!("fio {}", args.join(" "));
+    let cpu_before = children_cpu()?;
+    let mut child = Command::new(fio)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {}", fio.display()))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for fio")? {
+            break status;
+        }
+        if interrupt::requested() || started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            interrupt::check()?;
+            bail!("fio ran past {} s and was killed", limit.as_secs());
+        }
+        std::thread::sleep(POLL);
+    };
+    let cpu = children_cpu()?.since(&cpu_before);
+    let text = std::fs::read_to_string(&json_path).with_context(|| format!("reading {}", json_path.display()))?;
+    if !status.success() {
+        let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+        bail!("fio failed ({status}): {}\n{}", err.trim(), tail(&text));
+    }
+    Ok((text, cpu))
 }
 
 fn tail(text: &str) -> &str {

@@ -10,7 +10,14 @@
 //! Work happens in `DIR/elkfs` (the engine's data folder) and `DIR/fio`,
 //! made fresh and removed on the way out, on errors and on Ctrl-C too
 //! ([`workdir`], [`interrupt`]).
+//!
+//! `elkfs bench cluster` ([`cluster`]) runs the same fio jobs through a
+//! real `mfsmount` and `mfsmaster` with three real `mfschunkserver`s, then
+//! with three elkfs chunkservers, plus the bench's own client speaking the
+//! data protocol straight to one chunkserver of each kind, beside the
+//! engine's own figures.
 
+pub mod cluster;
 pub mod engine_run;
 pub mod fio;
 pub mod hugepages;
@@ -26,6 +33,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
+pub use cluster::{run_cluster_bench, ClusterArgs, ClusterReport};
 pub use plan::{EngineArgs, FioMemory, Plan};
 pub use report::Report;
 

@@ -77,7 +77,7 @@ pub enum FioMemory {
 }
 
 /// One tokio worker per core, less one core for the ring thread.
-fn default_workers() -> usize {
+pub(crate) fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1)
 }
 

@@ -106,12 +106,12 @@ impl Setting {
     }
 }
 
-fn read_trimmed(path: &str) -> String {
+pub(crate) fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// The three load averages from /proc/loadavg.
-fn load() -> String {
+pub(crate) fn load() -> String {
     read_trimmed("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
@@ -351,19 +351,19 @@ fn per_round_ratio(elkfs: &[Figures], fio: &[Figures], metric: impl Fn(&Figures)
 }
 
 /// A JSON number rounded to 3 decimals (NaN and infinities become 0).
-fn num(value: f64) -> Value {
+pub(crate) fn num(value: f64) -> Value {
     let rounded = if value.is_finite() { (value * 1000.0).round() / 1000.0 } else { 0.0 };
     json!(rounded)
 }
 
-fn value_text(measure: Measure, value: f64) -> String {
+pub(crate) fn value_text(measure: Measure, value: f64) -> String {
     match measure {
         Measure::MibPerSecond => format!("{value:.0} MiB/s"),
         Measure::Iops => format!("{value:.0} IOPS"),
     }
 }
 
-fn spread_text(s: &Spread) -> String {
+pub(crate) fn spread_text(s: &Spread) -> String {
     format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max)
 }
 
