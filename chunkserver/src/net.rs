@@ -72,3 +72,18 @@ pub(crate) async fn send_parts(w: &mut (impl AsyncWrite + Unpin), head: &[u8], d
     }
     Ok(())
 }
+
+/// Sends several buffers as one stream of bytes with as few system calls as
+/// the socket allows (a whole group of blocks and their heads per call).
+pub(crate) async fn send_all_vectored(w: &mut (impl AsyncWrite + Unpin), parts: &[&[u8]], peer: &str) -> Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match w.write_vectored(rest).await {
+            Ok(0) => return Err(Error::peer(peer, "connection closed while sending")),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) => return Err(Error::io(format!("sending to {peer}"), e)),
+        }
+    }
+    Ok(())
+}

@@ -1,8 +1,9 @@
 //! Serving `CLTOCS_READ`: the range is cut at block boundaries and sent as
 //! one `READ_DATA` per piece, each from the engine buffer the block was
-//! read into. The next group of blocks is read from disk while the current
+//! read into. Later groups of blocks are read from disk while the current
 //! one is being sent.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use elkfs_engine::{Buf, ChunkId, Engine, Version, BLOCK_SIZE};
@@ -11,7 +12,7 @@ use elkfs_proto::Status;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::dataserv::{reply, resolve_version};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metrics::Op;
 use crate::net;
 use crate::server::Ctx;
@@ -20,6 +21,8 @@ use crate::status;
 const CHUNK_SIZE: u64 = 64 << 20;
 /// Whole blocks fetched per disk request.
 const GROUP_BLOCKS: usize = 16;
+/// Groups being read ahead of the one being sent, per connection.
+const READ_AHEAD: usize = 4;
 
 pub(crate) struct ReadReq {
     /// Present in the current form; keep-alive NOPs would be owed while
@@ -100,42 +103,54 @@ pub(crate) async fn serve(ctx: &Ctx, w: &mut OwnedWriteHalf, req: ReadReq, peer:
     let plan = groups(offset, size);
     let mut sent = 0u64;
     let mut outcome = Status::OK;
-    let mut current = fetch(engine, id, version, plan[0]).await;
-    for i in 0..plan.len() {
-        let pieces = match current {
-            Ok(pieces) => pieces,
-            Err(e) => {
+    // Groups are read by their own tasks, READ_AHEAD at a time, and sent in
+    // order as they complete: one connection keeps several disk requests in
+    // flight, as a sequential reader needs to fill the disk.
+    let spawn = |g: Group| {
+        let engine = engine.clone();
+        tokio::spawn(async move { fetch(&engine, id, version, g).await })
+    };
+    let mut inflight = VecDeque::with_capacity(READ_AHEAD);
+    let mut next = 0;
+    while next < plan.len() && inflight.len() < READ_AHEAD {
+        inflight.push_back(spawn(plan[next]));
+        next += 1;
+    }
+    while let Some(task) = inflight.pop_front() {
+        let pieces = match task.await {
+            Ok(Ok(pieces)) => pieces,
+            Ok(Err(e)) => {
                 outcome = status::of_engine(&e);
                 ctx.note_missing(chunk, outcome);
                 tracing::warn!(%peer, "read of chunk {id} failed: {e}");
                 break;
             }
-        };
-        let send = async {
-            for (block, buf, off, len, crc) in &pieces {
-                let head =
-                    ReadDataHead { chunk, block: *block as u16, offset: *off as u16, size: *len as u32, crc: *crc };
-                net::send_parts(w, &head.packet_prefix(), &buf.full()[*off..*off + *len], peer).await?;
-            }
-            Ok::<_, Error>(())
-        };
-        // The next group is read from disk while this one goes out.
-        let fetched = match plan.get(i + 1) {
-            Some(g) => {
-                let (sent_ok, fetched) = tokio::join!(send, fetch(engine, id, version, *g));
-                sent_ok?;
-                Some(fetched)
-            }
-            None => {
-                send.await?;
-                None
+            Err(e) => {
+                outcome = Status::IO;
+                tracing::warn!(%peer, "read task of chunk {id} failed: {e}");
+                break;
             }
         };
-        sent += pieces.iter().map(|p| p.3 as u64).sum::<u64>();
-        match fetched {
-            Some(f) => current = f,
-            None => break,
+        if next < plan.len() {
+            inflight.push_back(spawn(plan[next]));
+            next += 1;
         }
+        // One vectored send per group: heads and data, each block's data
+        // straight from its engine buffer.
+        let heads: Vec<[u8; 28]> = pieces
+            .iter()
+            .map(|(block, _, off, len, crc)| {
+                ReadDataHead { chunk, block: *block as u16, offset: *off as u16, size: *len as u32, crc: *crc }
+                    .packet_prefix()
+            })
+            .collect();
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * pieces.len());
+        for ((_, buf, off, len, _), head) in pieces.iter().zip(&heads) {
+            parts.push(head);
+            parts.push(&buf.full()[*off..*off + *len]);
+        }
+        net::send_all_vectored(w, &parts, peer).await?;
+        sent += pieces.iter().map(|p| p.3 as u64).sum::<u64>();
     }
     ctx.metrics.record(Op::Read, started, sent, outcome.is_ok());
     reply(w, &DataMsg::ReadStatus { chunk, status: outcome }, peer).await
