@@ -302,6 +302,9 @@ impl CsConfig {
             leave_space_default: self.hdd.leave_space_default_bytes,
             fsync_before_ack: self.hdd.fsync_before_close,
             rr_chunk_count: self.hdd.rr_chunk_count,
+            // Chunk files being filled are sized 1 MiB ahead, so their
+            // O_DIRECT block writes run side by side (see the engine).
+            grow_ahead_blocks: 16,
             ..EngineConfig::new(disks)
         })
     }

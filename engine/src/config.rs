@@ -68,6 +68,13 @@ pub struct EngineConfig {
     /// Read every chunk header during the start-up scan (refuses damaged
     /// files up front instead of at first use).
     pub verify_headers_at_scan: bool,
+    /// When a write extends a chunk file, size the file this many blocks
+    /// ahead (rounded up) with one `ftruncate`, so the block writes that
+    /// follow do not extend it: ext4 runs O_DIRECT writes that extend a
+    /// file one at a time. The tail is a hole that reads as zeros and
+    /// matches the empty-block CRC, so the file stays a valid chunk file
+    /// of whole blocks. 0 sizes files exactly, block by block.
+    pub grow_ahead_blocks: usize,
 }
 
 impl EngineConfig {
@@ -82,6 +89,7 @@ impl EngineConfig {
             max_open_files: 4096,
             direct_io: true,
             verify_headers_at_scan: true,
+            grow_ahead_blocks: 0,
         }
     }
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 use elkfs_engine::crc::crc32;
-use elkfs_engine::{Version, BLOCK_SIZE};
+use elkfs_engine::{Engine, EngineConfig, HddLine, Version, BLOCKS_PER_CHUNK, BLOCK_SIZE};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -157,4 +157,53 @@ fn legacy_headers_are_read_and_stay_valid_after_writes() {
     let path = dir.path().join("2A").join("chunk_0000000000000002_00000003.mfs");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 1024 + 4096 + 2 * 65_536);
     mfschunktool_ok(&[path]);
+}
+
+/// Files sized ahead of their writes (`grow_ahead_blocks`, what the
+/// chunkserver uses) end in zero blocks: still whole-block chunk files that
+/// `mfschunktool` accepts, and they read the same after a restart.
+#[test]
+fn files_grown_ahead_pass_mfschunktool_and_reopen() {
+    let dir = scratch("grow-ahead");
+    let mut config = EngineConfig::test_min(vec![HddLine::new(dir.path())]);
+    config.pool_buffers = 256;
+    config.grow_ahead_blocks = 16;
+    // 20 blocks in one chunk, then a whole chunk in another: the look-ahead
+    // stops at the chunk's end.
+    let blocks: Vec<Vec<u8>> = (0..20).map(|b| pattern(7, b, 0)).collect();
+    {
+        let (engine, _) = Engine::start(config.clone()).expect("engine starts");
+        runtime().block_on(async {
+            engine.create(id(40), V1).await.unwrap();
+            for (b, data) in blocks.iter().enumerate() {
+                let buf = block_buf(&engine, data).await;
+                engine.write(id(40), V1, b, 0, BLOCK_SIZE, buf, crc32(data)).await.unwrap();
+            }
+            assert_eq!(engine.blocks(id(40), V1).await.unwrap(), 20, "in memory: the blocks written");
+            engine.create(id(41), V1).await.unwrap();
+            let data = pattern(8, 0, 0);
+            for b in 0..BLOCKS_PER_CHUNK {
+                let buf = block_buf(&engine, &data).await;
+                engine.write(id(41), V1, b, 0, BLOCK_SIZE, buf, crc32(&data)).await.unwrap();
+            }
+        });
+        engine.close_idle();
+    }
+    let path = chunk_path(dir.path(), 40, 1).expect("chunk file exists");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192 + 32 * BLOCK_SIZE as u64, "sized to the next 16 blocks");
+    let full = chunk_path(dir.path(), 41, 1).expect("chunk file exists");
+    assert_eq!(std::fs::metadata(&full).unwrap().len(), 8192 + (BLOCKS_PER_CHUNK * BLOCK_SIZE) as u64);
+    mfschunktool_ok(&[path, full]);
+    let (engine, report) = Engine::start(config).expect("engine restarts");
+    assert_eq!(report.chunks, 2);
+    runtime().block_on(async {
+        let read = engine.read_blocks(id(40), V1, 0, 32).await.unwrap();
+        for (b, (buf, _)) in read.iter().enumerate() {
+            match blocks.get(b) {
+                Some(data) => assert_eq!(&buf[..], &data[..], "block {b}"),
+                None => assert!(buf.iter().all(|x| *x == 0), "block {b} past the data reads as zeros"),
+            }
+        }
+        engine.test(id(40), V1).await.unwrap();
+    });
 }

@@ -118,6 +118,14 @@ pub trait DiskFile: Send + Sync {
     fn size(&self) -> io::Result<u64>;
     /// `ftruncate`: shrinks, or grows with a hole.
     fn set_size(&self, len: u64) -> io::Result<()>;
+    /// Grows the file to at least `len` with space reserved (reads as
+    /// zeros). Disks without such a call grow it with a hole.
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        if self.size()? < len {
+            self.set_size(len)?;
+        }
+        Ok(())
+    }
 }
 
 /// The pending result of a chain: one [`IoDone`] per request.

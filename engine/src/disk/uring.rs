@@ -197,4 +197,15 @@ impl DiskFile for UringFile {
     fn set_size(&self, len: u64) -> io::Result<()> {
         self.file.set_len(len)
     }
+
+    /// `fallocate` (mode 0): the range becomes unwritten extents, so later
+    /// O_DIRECT writes there neither extend the file nor allocate.
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let len = i64::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: plain syscall on an fd this file owns.
+        match unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, len) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
 }

@@ -87,6 +87,8 @@ pub(crate) struct OpenChunk {
     crc: Mutex<(CrcTable, u64)>,
     /// Held across a table write; holds the change count last written.
     pub(crate) table_io: tokio::sync::Mutex<u64>,
+    /// Held while the file is sized ahead of writes (never shrinking it).
+    pub(crate) sizing: std::sync::Mutex<()>,
 }
 
 impl OpenChunk {
@@ -97,6 +99,7 @@ impl OpenChunk {
             blocks: AtomicUsize::new(blocks),
             crc: Mutex::new((crc, 0)),
             table_io: tokio::sync::Mutex::new(0),
+            sizing: std::sync::Mutex::new(()),
         }
     }
 

@@ -192,6 +192,9 @@ impl Inner {
         let _reservation = if estimate > 0 { Some(folder.reserve(estimate)?) } else { None };
         let before = open.grow_to(end);
         folder.add_stored(end.saturating_sub(before) as u64 * BLOCK_SIZE as u64);
+        if self.config.grow_ahead_blocks > 0 && end > before && before >= self.config.grow_ahead_blocks {
+            self.size_ahead(entry, open, end)?;
+        }
         let change = open.set_crcs(first, crcs);
         let data = open.file.submit(vec![IoReq::write(open.block_offset(first), bufs)]);
         let mut failure = self.write_table(open, change).await.err();
@@ -221,6 +224,33 @@ impl Inner {
             return Err(Error::io("write blocks", folder.disk.root().join(entry.id.to_string()), err));
         }
         Ok(returned)
+    }
+
+    /// Sizes the file to hold at least `end` blocks, rounded up to the
+    /// grow-ahead step, so writes up to there do not extend it. Never
+    /// shrinks: the size on disk is checked under the chunk's sizing lock.
+    fn size_ahead(&self, entry: &ChunkEntry, open: &OpenChunk, end: usize) -> Result<()> {
+        let step = self.config.grow_ahead_blocks;
+        let target = (end.div_ceil(step) * step).min(BLOCKS_PER_CHUNK);
+        let want = open.block_offset(0) + (target * BLOCK_SIZE) as u64;
+        let _sizing = open.sizing.lock().unwrap_or_else(|p| p.into_inner());
+        let path = || self.folders[entry.folder].disk.root().join(entry.id.to_string());
+        let have = open.file.size().map_err(|e| Error::io("size chunk file", path(), e))?;
+        if have < want {
+            // The look-ahead must fit outside the folder's reserve too;
+            // when it does not, writes simply extend the file.
+            let Ok(_room) = self.folders[entry.folder].reserve(want - have) else {
+                return Ok(());
+            };
+            match open.file.allocate(want) {
+                Ok(()) => {}
+                // Out of space for the look-ahead only: the write itself
+                // was reserved, so let it extend the file as it goes.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {}
+                Err(e) => return Err(Error::io("grow chunk file", path(), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Writes the CRC table unless a write already covered change `change`.
