@@ -302,9 +302,11 @@ impl CsConfig {
             leave_space_default: self.hdd.leave_space_default_bytes,
             fsync_before_ack: self.hdd.fsync_before_close,
             rr_chunk_count: self.hdd.rr_chunk_count,
-            // Chunk files being filled are sized 1 MiB ahead, so their
-            // O_DIRECT block writes run side by side (see the engine).
-            grow_ahead_blocks: 16,
+            // Sizing chunk files ahead of writes (the engine's
+            // `grow_ahead_blocks`) made goal 1 writes a third faster, but a
+            // full bench run with it hit an unexplained write failure at
+            // goal 2 (bench/RESULTS.md); off until that is understood.
+            grow_ahead_blocks: 0,
             ..EngineConfig::new(disks)
         })
     }
