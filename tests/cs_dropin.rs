@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,11 +62,7 @@ impl Expect {
 
     /// pwrite of `len` pattern bytes of `seed` at `offset`, fsynced.
     fn overwrite(&mut self, offset: u64, len: usize, seed: u64) {
-        let mut piece = vec![0u8; len];
-        data::fill_pattern(seed, offset, &mut piece);
-        let f = OpenOptions::new().write(true).open(&self.path).expect("open for overwrite");
-        f.write_all_at(&piece, offset).unwrap_or_else(|e| panic!("pwrite {len} B at {offset}: {e}"));
-        f.sync_all().expect("fsync after overwrite");
+        let piece = data::overwrite_pattern(&self.path, offset, len, seed);
         let model = self.model();
         let end = offset as usize + len;
         if model.len() < end {

@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -163,11 +162,7 @@ impl Model {
 
     /// Writes `len` pattern bytes of `seed` at `offset` (pwrite, no append).
     fn overwrite(&mut self, offset: u64, len: usize, seed: u64) {
-        let mut piece = vec![0u8; len];
-        data::fill_pattern(seed, offset, &mut piece);
-        let f = OpenOptions::new().write(true).open(&self.path).expect("open for overwrite");
-        f.write_all_at(&piece, offset).unwrap_or_else(|e| panic!("pwrite {len} B at {offset}: {e}"));
-        f.sync_all().expect("fsync after overwrite");
+        let piece = data::overwrite_pattern(&self.path, offset, len, seed);
         let end = offset as usize + len;
         if self.bytes.len() < end {
             self.bytes.resize(end, 0);

@@ -272,16 +272,11 @@ impl Report {
         let mut root = Map::new();
         for sum in &self.summaries {
             let mut entry = Map::new();
-            let (unit, other) = match sum.scenario.measure() {
-                Measure::MibPerSecond => ("mib_s", "iops"),
-                Measure::Iops => ("iops", "mib_s"),
-            };
+            let (unit, other) = json_units(sum.scenario.measure());
             let value = |m: &Medians, name: &str| if name == "mib_s" { m.mib_s } else { m.iops };
             entry.insert(format!("elkfs_{unit}"), num(value(&sum.elkfs, unit)));
             entry.insert(format!("fio_{unit}"), num(value(&sum.fio, unit)));
-            entry.insert("ratio".into(), num(sum.ratio.median));
-            entry.insert("ratio_min".into(), num(sum.ratio.min));
-            entry.insert("ratio_max".into(), num(sum.ratio.max));
+            insert_spread(&mut entry, "ratio", &sum.ratio);
             if let Some(target) = sum.scenario.target() {
                 entry.insert("target".into(), num(target));
                 entry.insert("meets_target".into(), Value::Bool(sum.ratio.median >= target));
@@ -351,6 +346,21 @@ fn per_round_ratio(elkfs: &[Figures], fio: &[Figures], metric: impl Fn(&Figures)
 }
 
 /// A JSON number rounded to 3 decimals (NaN and infinities become 0).
+/// `key`, `key_min` and `key_max`: a median ratio and its spread.
+pub(crate) fn insert_spread(map: &mut Map<String, Value>, key: &str, s: &Spread) {
+    map.insert(key.into(), num(s.median));
+    map.insert(format!("{key}_min"), num(s.min));
+    map.insert(format!("{key}_max"), num(s.max));
+}
+
+/// JSON names of a scenario's main figure and of the other one.
+pub(crate) fn json_units(measure: Measure) -> (&'static str, &'static str) {
+    match measure {
+        Measure::MibPerSecond => ("mib_s", "iops"),
+        Measure::Iops => ("iops", "mib_s"),
+    }
+}
+
 pub(crate) fn num(value: f64) -> Value {
     let rounded = if value.is_finite() { (value * 1000.0).round() / 1000.0 } else { 0.0 };
     json!(rounded)

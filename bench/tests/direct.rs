@@ -6,7 +6,6 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::time::Duration;
 
 use elkfs_bench::cluster::direct::{self, ChunkRef, Job, Target};
 use elkfs_chunkserver::config::CsConfig;
@@ -17,21 +16,7 @@ use elkfs_engine::{ChunkId, Version, BLOCK_SIZE};
 const BLOCKS: usize = 64;
 
 fn config(dir: &Path, host: &str) -> CsConfig {
-    let hdd = dir.join("hdd");
-    std::fs::create_dir_all(&hdd).unwrap();
-    std::fs::write(dir.join("mfshdd.cfg"), format!("{}\n", hdd.display())).unwrap();
-    let mut c = CsConfig::default();
-    c.process.data_path = dir.to_path_buf();
-    c.hdd.conf_filename = dir.join("mfshdd.cfg");
-    c.hdd.leave_space_default_bytes = 16 << 20;
-    c.hdd.test_speed_mib_s = 0.0;
-    // Nobody listens there: the master link keeps retrying, harmlessly.
-    c.master.host = "127.0.0.1".into();
-    c.master.port = 9;
-    c.master.reconnection_delay = Duration::from_secs(60);
-    c.clients.listen_host = host.into();
-    c.clients.listen_port = 0;
-    c
+    CsConfig::standalone(dir, host).expect("test folders")
 }
 
 fn runtime() -> tokio::runtime::Runtime {

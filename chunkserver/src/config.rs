@@ -294,6 +294,27 @@ impl CsConfig {
         Ok(true)
     }
 
+    /// A server of the one folder `dir/hdd` (`mfshdd.cfg` written into
+    /// `dir`) on an ephemeral port of `listen_host`, with no background
+    /// test and a master nobody answers for: the data port alone, for
+    /// in-process tests and benches. The master link retries, harmlessly.
+    pub fn standalone(dir: &Path, listen_host: &str) -> std::io::Result<CsConfig> {
+        let hdd = dir.join("hdd");
+        std::fs::create_dir_all(&hdd)?;
+        std::fs::write(dir.join("mfshdd.cfg"), format!("{}\n", hdd.display()))?;
+        let mut c = CsConfig::default();
+        c.process.data_path = dir.to_path_buf();
+        c.hdd.conf_filename = dir.join("mfshdd.cfg");
+        c.hdd.leave_space_default_bytes = 16 << 20;
+        c.hdd.test_speed_mib_s = 0.0;
+        c.master.host = "127.0.0.1".into();
+        c.master.port = 9;
+        c.master.reconnection_delay = Duration::from_secs(60);
+        c.clients.listen_host = listen_host.into();
+        c.clients.listen_port = 0;
+        Ok(c)
+    }
+
     /// The engine's configuration: the folders from `HDD_CONF_FILENAME`
     /// and the knobs this file sets for the engine.
     pub fn engine_config(&self) -> Result<EngineConfig> {

@@ -14,7 +14,7 @@ use elkfs_proto::data::{DataMsg, WriteDataHead, WRITE_DATA, WRITE_DATA_HEAD_LEN}
 use elkfs_proto::frame::{Encode, DATA_MAX_PAYLOAD};
 use elkfs_proto::Status;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
@@ -178,9 +178,4 @@ pub(crate) async fn answer_query(ctx: &Ctx, msg: &DataMsg) -> DataMsg {
     };
     ctx.metrics.record(Op::Checksum, started, 0, true);
     reply
-}
-
-/// Sends a status-only packet and maps a send failure to an error.
-pub(crate) async fn reply(w: &mut OwnedWriteHalf, msg: &DataMsg, peer: &str) -> Result<()> {
-    net::send(w, msg, peer).await
 }

@@ -56,21 +56,7 @@ pub(crate) async fn send(w: &mut (impl AsyncWrite + Unpin), msg: &impl Encode, p
 /// Sends a packet prefix and its data from their own buffers, without
 /// joining them first.
 pub(crate) async fn send_parts(w: &mut (impl AsyncWrite + Unpin), head: &[u8], data: &[u8], peer: &str) -> Result<()> {
-    let total = head.len() + data.len();
-    let mut sent = 0;
-    while sent < total {
-        let n = if sent < head.len() {
-            w.write_vectored(&[IoSlice::new(&head[sent..]), IoSlice::new(data)]).await
-        } else {
-            w.write(&data[sent - head.len()..]).await
-        };
-        match n {
-            Ok(0) => return Err(Error::peer(peer, "connection closed while sending")),
-            Ok(n) => sent += n,
-            Err(e) => return Err(Error::io(format!("sending to {peer}"), e)),
-        }
-    }
-    Ok(())
+    send_all_vectored(w, &[head, data], peer).await
 }
 
 /// Sends several buffers as one stream of bytes with as few system calls as

@@ -11,7 +11,7 @@ use elkfs_proto::data::{DataMsg, ReadDataHead};
 use elkfs_proto::Status;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use crate::dataserv::{reply, resolve_version};
+use crate::dataserv::resolve_version;
 use crate::error::Result;
 use crate::metrics::Op;
 use crate::net;
@@ -95,7 +95,7 @@ pub(crate) async fn serve(ctx: &Ctx, w: &mut OwnedWriteHalf, req: ReadReq, peer:
         None
     };
     if let Some(status) = early {
-        return reply(w, &DataMsg::ReadStatus { chunk, status }, peer).await;
+        return net::send(w, &DataMsg::ReadStatus { chunk, status }, peer).await;
     }
     let engine = &ctx.engine;
     let id = ChunkId(chunk);
@@ -153,7 +153,7 @@ pub(crate) async fn serve(ctx: &Ctx, w: &mut OwnedWriteHalf, req: ReadReq, peer:
         sent += pieces.iter().map(|p| p.3 as u64).sum::<u64>();
     }
     ctx.metrics.record(Op::Read, started, sent, outcome.is_ok());
-    reply(w, &DataMsg::ReadStatus { chunk, status: outcome }, peer).await
+    net::send(w, &DataMsg::ReadStatus { chunk, status: outcome }, peer).await
 }
 
 #[cfg(test)]

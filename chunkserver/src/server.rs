@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -192,10 +192,6 @@ impl Running {
     /// The network fault switches of this server (tests).
     pub fn faults(&self) -> &NetFaults {
         &self.ctx.faults
-    }
-
-    pub fn busy(&self) -> u32 {
-        self.ctx.busy.load(Ordering::Relaxed)
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::dataserv::{reply, resolve_version, Inbox, Incoming};
+use crate::dataserv::{resolve_version, Inbox, Incoming};
 use crate::error::{Error, Result};
 use crate::metrics::Op;
 use crate::net;
@@ -76,7 +76,7 @@ pub(crate) async fn serve(
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::warn!(%peer, "write chain: cannot reach {next}: {e}");
-                reply(up, &status0(Status::CANTCONNECT), peer).await?;
+                net::send(up, &status0(Status::CANTCONNECT), peer).await?;
                 return Err(e);
             }
         },
@@ -85,11 +85,11 @@ pub(crate) async fn serve(
     if let Err(e) = ctx.engine.blocks(ChunkId(chunk), version).await {
         let s = status::of_engine(&e);
         ctx.note_missing(chunk, s);
-        reply(up, &status0(s), peer).await?;
+        net::send(up, &status0(s), peer).await?;
         return Err(e.into());
     }
     match &mut down {
-        None => reply(up, &status0(Status::OK), peer).await?,
+        None => net::send(up, &status0(Status::OK), peer).await?,
         Some(d) => {
             let first = net::deadline("write chain setup", PEER_TIMEOUT, async {
                 d.statuses.recv().await.unwrap_or_else(|| Err(Error::peer(&d.peer, "closed")))
@@ -100,7 +100,7 @@ pub(crate) async fn serve(
                 Ok((id, _)) => return Err(Error::peer(&d.peer, format!("first status has write id {id}"))),
                 Err(_) => Status::DISCONNECTED,
             };
-            reply(up, &status0(s), peer).await?;
+            net::send(up, &status0(s), peer).await?;
             if !s.is_ok() {
                 return Err(Error::Status { peer: d.peer.clone(), what: "write chain setup".into(), status: s });
             }
@@ -285,11 +285,7 @@ impl Chain<'_> {
         self.down = None;
         let sent = self.up.write_all(&self.out).await;
         self.out.clear();
-        for p in self.pending.iter_mut() {
-            if let Local::Running(h) = &mut p.local {
-                p.local = Local::Done(h.await.unwrap_or(Status::IO));
-            }
-        }
+        self.settle_all().await;
         sent.map_err(|e| Error::io(format!("sending to {}", self.peer), e))?;
         Err(Error::peer(self.peer, "next server in the write chain disconnected"))
     }
@@ -325,13 +321,18 @@ impl Chain<'_> {
         Ok(())
     }
 
-    /// Upstream went away: let local writes finish (they hold buffers).
-    async fn drain(mut self) -> Result<()> {
+    /// Waits for every local write still running (they hold buffers).
+    async fn settle_all(&mut self) {
         for p in self.pending.iter_mut() {
             if let Local::Running(h) = &mut p.local {
-                let _ = h.await;
+                p.local = Local::Done(h.await.unwrap_or(Status::IO));
             }
         }
+    }
+
+    /// Upstream went away: let local writes finish.
+    async fn drain(mut self) -> Result<()> {
+        self.settle_all().await;
         Ok(())
     }
 

@@ -15,21 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn config(dir: &Path) -> CsConfig {
-    let hdd = dir.join("hdd");
-    std::fs::create_dir_all(&hdd).unwrap();
-    std::fs::write(dir.join("mfshdd.cfg"), format!("{}\n", hdd.display())).unwrap();
-    let mut c = CsConfig::default();
-    c.process.data_path = dir.to_path_buf();
-    c.hdd.conf_filename = dir.join("mfshdd.cfg");
-    c.hdd.leave_space_default_bytes = 16 << 20;
-    c.hdd.test_speed_mib_s = 0.0;
-    // Nobody listens there: the master link keeps retrying, harmlessly.
-    c.master.host = "127.0.0.1".into();
-    c.master.port = 9;
-    c.master.reconnection_delay = Duration::from_secs(60);
-    c.clients.listen_host = "127.0.0.1".into();
-    c.clients.listen_port = 0;
-    c
+    CsConfig::standalone(dir, "127.0.0.1").expect("test folders")
 }
 
 async fn server(dir: &Path) -> Running {

@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::frame::Encode;
 use crate::status::Status;
-use crate::wire::{Put, Reader};
+use crate::wire::{ArrayWriter, Put, Reader};
 use crate::Addr;
 
 pub const NOP: u32 = 0;
@@ -53,15 +53,17 @@ pub struct ReadDataHead {
 impl ReadDataHead {
     /// Header and head of the packet; the caller sends `size` data bytes after.
     pub fn packet_prefix(&self) -> [u8; 8 + READ_DATA_HEAD_LEN] {
-        let mut out = Vec::with_capacity(8 + READ_DATA_HEAD_LEN);
-        out.put_u32(READ_DATA);
-        out.put_u32(READ_DATA_HEAD_LEN as u32 + self.size);
-        out.put_u64(self.chunk);
-        out.put_u16(self.block);
-        out.put_u16(self.offset);
-        out.put_u32(self.size);
-        out.put_u32(self.crc);
-        out.try_into().expect("28 bytes written")
+        let mut out = [0u8; 8 + READ_DATA_HEAD_LEN];
+        let mut w = ArrayWriter(&mut out[..]);
+        w.u32(READ_DATA);
+        w.u32(READ_DATA_HEAD_LEN as u32 + self.size);
+        w.u64(self.chunk);
+        w.u16(self.block);
+        w.u16(self.offset);
+        w.u32(self.size);
+        w.u32(self.crc);
+        assert!(w.0.is_empty(), "every byte of the prefix written");
+        out
     }
 
     /// Decodes the head from the first bytes of a payload of `payload_len`.
@@ -87,16 +89,18 @@ pub struct WriteDataHead {
 
 impl WriteDataHead {
     pub fn packet_prefix(&self) -> [u8; 8 + WRITE_DATA_HEAD_LEN] {
-        let mut out = Vec::with_capacity(8 + WRITE_DATA_HEAD_LEN);
-        out.put_u32(WRITE_DATA);
-        out.put_u32(WRITE_DATA_HEAD_LEN as u32 + self.size);
-        out.put_u64(self.chunk);
-        out.put_u32(self.write_id);
-        out.put_u16(self.block);
-        out.put_u16(self.offset);
-        out.put_u32(self.size);
-        out.put_u32(self.crc);
-        out.try_into().expect("32 bytes written")
+        let mut out = [0u8; 8 + WRITE_DATA_HEAD_LEN];
+        let mut w = ArrayWriter(&mut out[..]);
+        w.u32(WRITE_DATA);
+        w.u32(WRITE_DATA_HEAD_LEN as u32 + self.size);
+        w.u64(self.chunk);
+        w.u32(self.write_id);
+        w.u16(self.block);
+        w.u16(self.offset);
+        w.u32(self.size);
+        w.u32(self.crc);
+        assert!(w.0.is_empty(), "every byte of the prefix written");
+        out
     }
 
     pub fn decode(head: &[u8], payload_len: usize) -> Result<WriteDataHead> {
@@ -455,13 +459,7 @@ impl Encode for DataMsg {
         match self {
             DataMsg::ReadData(h) => h.packet_prefix().to_vec(),
             DataMsg::WriteData(h) => h.packet_prefix().to_vec(),
-            _ => {
-                let mut out = vec![0; 8];
-                self.encode_payload(&mut out);
-                let header = crate::Header::new(self.kind(), out.len() - 8);
-                out[..8].copy_from_slice(&header.to_bytes());
-                out
-            }
+            _ => crate::frame::framed(self),
         }
     }
 }

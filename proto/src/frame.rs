@@ -56,12 +56,17 @@ pub trait Encode {
 
     /// The whole packet: header and payload.
     fn to_packet(&self) -> Vec<u8> {
-        let mut out = vec![0; HEADER_LEN];
-        self.encode_payload(&mut out);
-        let header = Header::new(self.kind(), out.len() - HEADER_LEN);
-        out[..HEADER_LEN].copy_from_slice(&header.to_bytes());
-        out
+        framed(self)
     }
+}
+
+/// Header and payload of `msg`, the length taken from what it encoded.
+pub fn framed<E: Encode + ?Sized>(msg: &E) -> Vec<u8> {
+    let mut out = vec![0; HEADER_LEN];
+    msg.encode_payload(&mut out);
+    let header = Header::new(msg.kind(), out.len() - HEADER_LEN);
+    out[..HEADER_LEN].copy_from_slice(&header.to_bytes());
+    out
 }
 
 #[cfg(test)]

@@ -85,3 +85,24 @@ impl Put for Vec<u8> {
         self.extend_from_slice(&v.to_be_bytes());
     }
 }
+
+/// Big-endian writes into a fixed buffer, for prefixes built once per block
+/// (no heap allocation); writing past its end panics.
+pub(crate) struct ArrayWriter<'a>(pub(crate) &'a mut [u8]);
+
+impl ArrayWriter<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let (head, rest) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        self.0 = rest;
+    }
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.put(&v.to_be_bytes());
+    }
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.put(&v.to_be_bytes());
+    }
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.put(&v.to_be_bytes());
+    }
+}

@@ -43,36 +43,48 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// sha256 (hex) of the first `len` pattern bytes of `seed`.
-pub fn pattern_sha256(len: u64, seed: u64) -> String {
+/// Hands the first `len` pattern bytes of `seed` to `sink` in buffer-sized
+/// pieces, with their file offsets; returns their sha256 (hex).
+fn stream_pattern(len: u64, seed: u64, mut sink: impl FnMut(u64, &[u8])) -> String {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut off = 0;
     while off < len {
         let n = (len - off).min(BUF as u64) as usize;
         fill_pattern(seed, off, &mut buf[..n]);
+        sink(off, &buf[..n]);
         h.update(&buf[..n]);
         off += n as u64;
     }
     hex(&h.finalize())
 }
 
+/// sha256 (hex) of the first `len` pattern bytes of `seed`.
+pub fn pattern_sha256(len: u64, seed: u64) -> String {
+    stream_pattern(len, seed, |_, _| {})
+}
+
 /// Creates `path` with `len` pattern bytes of `seed`, fsyncs it and returns
 /// the content's sha256 (hex).
 pub fn write_pattern_file(path: &Path, len: u64, seed: u64) -> String {
     let mut f = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; BUF];
-    let mut off = 0;
-    while off < len {
-        let n = (len - off).min(BUF as u64) as usize;
-        fill_pattern(seed, off, &mut buf[..n]);
-        f.write_all(&buf[..n]).unwrap_or_else(|e| panic!("write {} at {off}: {e}", path.display()));
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
+    let sha = stream_pattern(len, seed, |off, piece| {
+        f.write_all(piece).unwrap_or_else(|e| panic!("write {} at {off}: {e}", path.display()));
+    });
     f.sync_all().unwrap_or_else(|e| panic!("fsync {}: {e}", path.display()));
-    hex(&h.finalize())
+    sha
+}
+
+/// Writes `len` pattern bytes of `seed` at `offset` of the existing file
+/// `path` (pwrite, fsynced) and returns them.
+pub fn overwrite_pattern(path: &Path, offset: u64, len: usize, seed: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut piece = vec![0u8; len];
+    fill_pattern(seed, offset, &mut piece);
+    let f = std::fs::OpenOptions::new().write(true).open(path).expect("open for overwrite");
+    f.write_all_at(&piece, offset).unwrap_or_else(|e| panic!("pwrite {len} B at {offset}: {e}"));
+    f.sync_all().expect("fsync after overwrite");
+    piece
 }
 
 /// Reads `path` to the end and returns (length, sha256 hex).

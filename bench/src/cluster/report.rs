@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::jobs::{Job, QUEUE_DEPTH};
 use super::{ClusterPlan, Results, Sample};
-use crate::report::{load, num, read_trimmed, spread_text, value_text};
+use crate::report::{insert_spread, json_units, load, num, read_trimmed, spread_text, value_text};
 use crate::scenario::Measure;
 use crate::stats::{ratio, spread, Figures, Spread};
 
@@ -324,18 +324,13 @@ impl ClusterReport {
         let mut root = Map::new();
         for row in &self.rows {
             let mut e = Map::new();
-            let (unit, other) = match row.job.measure() {
-                Measure::MibPerSecond => ("mib_s", "iops"),
-                Measure::Iops => ("iops", "mib_s"),
-            };
+            let (unit, other) = json_units(row.job.measure());
             let value = |m: &Medians, name: &str| if name == "mib_s" { m.mib_s } else { m.iops };
             for name in [unit, other] {
                 e.insert(format!("elkfs_{name}"), num(value(&row.elkfs, name)));
                 e.insert(format!("real_{name}"), num(value(&row.real, name)));
             }
-            e.insert("ratio".into(), num(row.ratio.median));
-            e.insert("ratio_min".into(), num(row.ratio.min));
-            e.insert("ratio_max".into(), num(row.ratio.max));
+            insert_spread(&mut e, "ratio", &row.ratio);
             for (side, m) in [("elkfs", &row.elkfs), ("real", &row.real)] {
                 e.insert(format!("{side}_p50_us"), num(m.p50_us));
                 e.insert(format!("{side}_p99_us"), num(m.p99_us));
@@ -353,9 +348,7 @@ impl ClusterReport {
             if let Some(engine) = row.engine {
                 e.insert("engine_mib_s".into(), num(engine.mib_s));
                 e.insert("engine_cpu_s_per_gib".into(), num(engine.cpu_s_per_gib));
-                e.insert("elkfs_vs_engine".into(), num(engine.ratio.median));
-                e.insert("elkfs_vs_engine_min".into(), num(engine.ratio.min));
-                e.insert("elkfs_vs_engine_max".into(), num(engine.ratio.max));
+                insert_spread(&mut e, "elkfs_vs_engine", &engine.ratio);
                 e.insert("target".into(), num(DIRECT_VS_ENGINE_TARGET));
                 e.insert("meets_target".into(), Value::Bool(engine.ratio.median >= DIRECT_VS_ENGINE_TARGET));
             }

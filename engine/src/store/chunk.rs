@@ -87,7 +87,11 @@ pub(crate) struct OpenChunk {
     crc: Mutex<(CrcTable, u64)>,
     /// Held across a table write; holds the change count last written.
     pub(crate) table_io: tokio::sync::Mutex<u64>,
-    /// Held while the file is sized ahead of writes (never shrinking it).
+    /// Blocks the file is known to be sized for: a write ending within
+    /// them needs no look-ahead (nor an `fstat` to find out). Only a hint:
+    /// sizing itself checks the file and never shrinks it.
+    pub(crate) sized_blocks: AtomicUsize,
+    /// Held while the file is sized ahead of writes.
     pub(crate) sizing: std::sync::Mutex<()>,
 }
 
@@ -99,6 +103,7 @@ impl OpenChunk {
             blocks: AtomicUsize::new(blocks),
             crc: Mutex::new((crc, 0)),
             table_io: tokio::sync::Mutex::new(0),
+            sized_blocks: AtomicUsize::new(blocks),
             sizing: std::sync::Mutex::new(()),
         }
     }
@@ -115,6 +120,7 @@ impl OpenChunk {
     /// Sets the block count (exclusive operations only).
     pub(crate) fn set_blocks(&mut self, blocks: usize) {
         *self.blocks.get_mut() = blocks;
+        *self.sized_blocks.get_mut() = blocks;
     }
 
     pub(crate) fn file_size(&self) -> u64 {

@@ -230,10 +230,16 @@ impl Inner {
     /// grow-ahead step, so writes up to there do not extend it. Never
     /// shrinks: the size on disk is checked under the chunk's sizing lock.
     fn size_ahead(&self, entry: &ChunkEntry, open: &OpenChunk, end: usize) -> Result<()> {
+        if end <= open.sized_blocks.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let step = self.config.grow_ahead_blocks;
         let target = (end.div_ceil(step) * step).min(BLOCKS_PER_CHUNK);
         let want = open.block_offset(0) + (target * BLOCK_SIZE) as u64;
         let _sizing = open.sizing.lock().unwrap_or_else(|p| p.into_inner());
+        if end <= open.sized_blocks.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let path = || self.folders[entry.folder].disk.root().join(entry.id.to_string());
         let have = open.file.size().map_err(|e| Error::io("size chunk file", path(), e))?;
         if have < want {
@@ -246,10 +252,11 @@ impl Inner {
                 Ok(()) => {}
                 // Out of space for the look-ahead only: the write itself
                 // was reserved, so let it extend the file as it goes.
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Ok(()),
                 Err(e) => return Err(Error::io("grow chunk file", path(), e)),
             }
         }
+        open.sized_blocks.fetch_max(target, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 
