@@ -1,25 +1,11 @@
-//! `mfschunkserver.cfg`: the chunkserver's main configuration file.
-//!
-//! The syntax is MooseFS's, so an existing file works unchanged: one
-//! `KEY = VALUE` per line, blank lines and lines starting with `#` skipped,
-//! whitespace around key and value trimmed. There are no trailing comments:
-//! everything after `=` is the value (an `AUTH_CODE` may hold a `#`).
-//! Numbers follow C's `strtol` base rules as MooseFS reads them, so
-//! `FILE_UMASK = 027` is octal and `0x…` is hexadecimal.
-//!
-//! Fault model: this is operator input. Every key the 3.0.117 chunkserver
-//! reads is accepted; an unknown key, a line without `=` and a repeated key
-//! are logged and skipped (MooseFS also goes on), because refusing to start
-//! over them would make elkfs a worse drop-in. A value that does not parse or
-//! is out of range is an error naming file, line, key and value, because
-//! silently running with a default the operator did not ask for is worse
-//! than not starting.
+//! `mfschunkserver.cfg`: the chunkserver's main configuration file, in
+//! MooseFS's syntax (`elkfs_daemon::cfgfile`). Every key the 3.0.117
+//! chunkserver reads is accepted.
 
-use std::collections::HashSet;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use elkfs_daemon::cfgfile::{self, decimal, flag, int, non_empty, parse_labels, secs, word};
 use elkfs_engine::config::{parse_size, LEAVE_SPACE_DEFAULT, RR_CHUNK_COUNT_DEFAULT};
 use elkfs_engine::EngineConfig;
 
@@ -204,35 +190,7 @@ impl CsConfig {
     pub fn parse(text: &str, path: &Path) -> Result<CsConfig> {
         let mut config = CsConfig::default();
         let mut pending = Pending::default();
-        let mut seen = HashSet::new();
-        for (index, raw) in text.lines().enumerate() {
-            let number = index + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else {
-                tracing::warn!("{}:{number}: not `KEY = VALUE`, ignored: {line:?}", path.display());
-                continue;
-            };
-            if key.is_empty() || key.contains(char::is_whitespace) {
-                tracing::warn!("{}:{number}: not `KEY = VALUE`, ignored: {line:?}", path.display());
-                continue;
-            }
-            if !seen.insert(key.to_owned()) {
-                tracing::warn!("{}:{number}: {key} is set more than once; the last value counts", path.display());
-            }
-            match config.apply(key, value, &mut pending) {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!("{}:{number}: unknown option {key}, ignored", path.display()),
-                Err(why) => {
-                    return Err(Error::Config {
-                        path: path.to_path_buf(),
-                        why: format!("line {number}: {key} = {value:?}: {why}"),
-                    })
-                }
-            }
-        }
+        cfgfile::parse(text, path, |key, value| config.apply(key, value, &mut pending)).map_err(Error::from)?;
         if let (false, Some(freq)) = (pending.test_speed_given, pending.test_freq_secs) {
             config.hdd.test_speed_mib_s = if freq > 0.0 { 10.0 / freq } else { 0.0 };
         }
@@ -336,90 +294,6 @@ impl CsConfig {
     pub fn master_timeout_initial(&self) -> Duration {
         self.master.timeout.unwrap_or(MASTER_TIMEOUT_UNTIL_ASKED)
     }
-}
-
-/// An empty value means "not set" for the optional strings, as in MooseFS.
-fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
-/// A required string: hosts, paths, names.
-fn word(value: &str) -> std::result::Result<String, String> {
-    if value.is_empty() {
-        return Err("empty value".into());
-    }
-    Ok(value.to_owned())
-}
-
-/// A 0/1 switch. MooseFS reads these as numbers and tests for non-zero, so
-/// any integer is accepted; words like `yes` are refused rather than being
-/// read as 0 the way C's `strtoul` would.
-fn flag(value: &str) -> std::result::Result<bool, String> {
-    Ok(parse_c_int(value).ok_or("expected 0 or 1")? != 0)
-}
-
-fn int<T: TryFrom<i64>>(value: &str, range: RangeInclusive<i64>) -> std::result::Result<T, String> {
-    let number = parse_c_int(value).ok_or("expected an integer")?;
-    if !range.contains(&number) {
-        return Err(format!("out of range {}..={}", range.start(), range.end()));
-    }
-    T::try_from(number).map_err(|_| "out of range".to_string())
-}
-
-fn secs(value: &str, range: RangeInclusive<i64>) -> std::result::Result<Duration, String> {
-    int::<u64>(value, range).map(Duration::from_secs)
-}
-
-fn decimal(value: &str, range: RangeInclusive<f64>) -> std::result::Result<f64, String> {
-    let number: f64 = value.parse().map_err(|_| "expected a decimal number")?;
-    if !range.contains(&number) {
-        return Err(format!("out of range {}..={}", range.start(), range.end()));
-    }
-    Ok(number)
-}
-
-/// An integer with C's base prefixes (`0x1F` hex, `017` octal), because
-/// MooseFS reads its numbers with `strtol(…, 0)` and `FILE_UMASK = 027`
-/// must stay octal.
-fn parse_c_int(text: &str) -> Option<i64> {
-    let (negative, body) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (radix, digits) = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, hex)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = i64::from_str_radix(digits, radix).ok()?;
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// `LABELS`: letters A–Z, either case, each one a bit of the mask. MooseFS
-/// wants them separated by `,` or `;` and complains about `AB`; elkfs takes
-/// `AB`, `A B` and `a,b` alike and only refuses characters that cannot be
-/// labels, since a typo there would silently change chunk placement.
-pub fn parse_labels(value: &str) -> std::result::Result<u32, String> {
-    let mut mask = 0u32;
-    for c in value.chars() {
-        match c {
-            'A'..='Z' | 'a'..='z' => {
-                let bit = 1u32 << (c.to_ascii_uppercase() as u32 - 'A' as u32);
-                if mask & bit != 0 {
-                    tracing::warn!("LABELS: label {c} given twice");
-                }
-                mask |= bit;
-            }
-            ',' | ';' | ' ' | '\t' => {}
-            other => return Err(format!("{other:?} is not a label (labels are letters A-Z)")),
-        }
-    }
-    Ok(mask)
 }
 
 #[cfg(test)]
@@ -560,15 +434,8 @@ mod tests {
 
     #[test]
     fn numbers_follow_c_base_prefixes() {
-        assert_eq!(parse_c_int("027"), Some(0o27));
-        assert_eq!(parse_c_int("0x1F"), Some(31));
-        assert_eq!(parse_c_int("-19"), Some(-19));
-        assert_eq!(parse_c_int("+7"), Some(7));
-        assert_eq!(parse_c_int("0"), Some(0));
-        for junk in ["", "-", "0x", "09", "1.5", "0x-5", "12 "] {
-            assert_eq!(parse_c_int(junk), None, "{junk:?}");
-        }
         assert_eq!(parse("MASTER_PORT = 0x24C4").unwrap().master.port, 9412);
+        assert_eq!(parse("FILE_UMASK = 027").unwrap().process.file_umask, 0o27);
     }
 
     #[test]

@@ -13,7 +13,6 @@ pub mod faults;
 mod masterlink;
 pub mod metrics;
 mod net;
-pub mod privs;
 mod read;
 mod replicate;
 mod scrub;

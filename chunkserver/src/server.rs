@@ -211,7 +211,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         let group = config.process.working_group.clone();
         let running = Running::start(config).await?;
         // Ports and disks are open: what follows needs no privileges.
-        crate::privs::drop_privileges(user.as_deref(), group.as_deref())?;
+        elkfs_daemon::privs::drop_privileges(user.as_deref(), group.as_deref())?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| Error::io("SIGTERM handler", e))?;
         tokio::select! {

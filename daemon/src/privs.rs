@@ -1,6 +1,6 @@
 //! Giving up root: `WORKING_USER` and `WORKING_GROUP`.
 //!
-//! The chunkserver is started as root by init so it can lock memory, raise
+//! A daemon is started as root by init so it can lock memory, raise
 //! its priority and open its folders, then runs as an ordinary user so a
 //! bug on the network path cannot touch the rest of the machine. As with
 //! mfschunkserver, nothing changes when the process is not root: the
