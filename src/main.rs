@@ -24,6 +24,18 @@ enum Command {
         #[arg(short = 'c', long = "config", default_value = elkfs_chunkserver::config::DEFAULT_CONFIG_PATH)]
         config: std::path::PathBuf,
     },
+    /// Run the master (mfsmaster.cfg syntax), in the foreground.
+    Master {
+        /// The configuration file.
+        #[arg(short = 'c', long = "config", default_value = elkfs_master::config::DEFAULT_CONFIG_PATH)]
+        config: std::path::PathBuf,
+    },
+    /// Run a metalogger (mfsmetalogger.cfg syntax), in the foreground.
+    Metalogger {
+        /// The configuration file.
+        #[arg(short = 'c', long = "config", default_value = elkfs_master::metalogger::DEFAULT_CONFIG_PATH)]
+        config: std::path::PathBuf,
+    },
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -45,6 +57,10 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).init();
     match Cli::parse().command {
         Command::Chunkserver { config } => Ok(elkfs_chunkserver::run(&config)?),
+        Command::Master { config } => Ok(elkfs_master::server::run(elkfs_master::config::MasterConfig::load(&config)?)?),
+        Command::Metalogger { config } => {
+            Ok(elkfs_master::metalogger::run(elkfs_master::metalogger::MlConfig::load(&config)?)?)
+        }
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
     }

@@ -35,3 +35,12 @@ impl Error {
         Error::Io { what: what.into(), source }
     }
 }
+
+impl From<elkfs_daemon::Error> for Error {
+    fn from(e: elkfs_daemon::Error) -> Error {
+        match e {
+            elkfs_daemon::Error::Config { path, why } => Error::Config { path, why },
+            elkfs_daemon::Error::Io { what, source } => Error::Io { what, source },
+        }
+    }
+}

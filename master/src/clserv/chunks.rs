@@ -1,0 +1,109 @@
+//! Requests that involve chunks: where to read, preparing a chunk for
+//! writing, ending a write, truncating.
+//!
+//! Order of a write: the namespace records the new chunk (or the version
+//! bump and lock) first, then the chunkservers are told. A crash between
+//! the two leaves chunkservers with a copy the master does not know (it
+//! deletes it) or a chunk whose copies are one version behind while it is
+//! locked (the cluster brings them forward when they register), never a
+//! file pointing at data that silently changed.
+
+use std::sync::Arc;
+
+use elkfs_proto::client::{ChunkLoc, ClToMa, CsLoc, MaToCl};
+use elkfs_proto::client::{READ_CHUNK, TRUNCATE, WRITE_CHUNK, WRITE_CHUNK_END};
+use elkfs_proto::Status;
+
+use super::ops::ctx;
+use super::{fail, Conn, SessionView};
+use crate::shared::{unix_now, Shared};
+
+pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClToMa) {
+    let shared = conn.shared.clone();
+    match request {
+        ClToMa::ReadChunk { msgid, inode, index, .. } => {
+            let (r, after) = shared.read(|m| m.read_chunk(inode, index));
+            let msg = match r {
+                Ok((length, None)) => {
+                    MaToCl::Chunk { kind: READ_CHUNK + 1, msgid, loc: ChunkLoc { length, chunk: 0, version: 0, servers: vec![] } }
+                }
+                Ok((length, Some((chunk, version)))) => {
+                    let servers = locations(&shared, chunk, version);
+                    MaToCl::Chunk { kind: READ_CHUNK + 1, msgid, loc: ChunkLoc { length, chunk, version, servers } }
+                }
+                Err(s) => fail(kind, msgid, s),
+            };
+            conn.send(after, msg);
+        }
+        ClToMa::WriteChunk { msgid, inode, index, .. } => {
+            let (plan, after) = shared.change(|m| m.write_chunk(session.id, inode, index, unix_now()));
+            let plan = match plan {
+                Ok(plan) => plan,
+                Err(s) => return conn.send(after, fail(kind, msgid, s)),
+            };
+            let reply = conn.sender();
+            tokio::spawn(async move {
+                let (chunk, version) = (plan.chunk, plan.version);
+                let goal = shared.lock().chunk(chunk).map_or(1, |c| c.goal);
+                let done = match plan.prev_version {
+                    None => shared.cluster.create_chunk(chunk, version, goal).await,
+                    Some(prev) => shared.cluster.set_version(chunk, prev, version).await,
+                };
+                match done {
+                    Ok(()) => {
+                        let servers = locations(&shared, chunk, version);
+                        let loc = ChunkLoc { length: plan.file_length, chunk, version, servers };
+                        reply.send(after, MaToCl::Chunk { kind: WRITE_CHUNK + 1, msgid, loc });
+                    }
+                    Err(status) => {
+                        tracing::info!(chunk, version, %status, "write chunk: chunkservers refused");
+                        let (_, after) = shared.change(|m| {
+                            if plan.prev_version.is_none() {
+                                m.write_chunk_failed(inode, index, chunk);
+                            } else {
+                                let _ = m.write_chunk_end(inode, chunk, 0, unix_now());
+                            }
+                        });
+                        reply.send(after, fail(WRITE_CHUNK, msgid, status));
+                    }
+                }
+            });
+        }
+        ClToMa::WriteChunkEnd { msgid, chunk, inode, length, .. } => {
+            let (r, after) = shared.change(|m| m.write_chunk_end(inode, chunk, length, unix_now()));
+            conn.send(after, fail(WRITE_CHUNK_END, msgid, r.err().unwrap_or(Status::OK)));
+        }
+        ClToMa::Truncate { msgid, inode, flags, cred, length } => {
+            let c = ctx(&cred);
+            let (r, after) = shared.change(|m| m.truncate(&c, inode, length, flags & 1 != 0));
+            let t = match r {
+                Ok(t) => t,
+                Err(s) => return conn.send(after, fail(kind, msgid, s)),
+            };
+            let Some((chunk, old, new, len)) = t.boundary else {
+                return conn.send(
+                    after,
+                    MaToCl::Truncate { msgid, prev_length: t.prev_length, attr: t.attr.to_wire() },
+                );
+            };
+            let reply = conn.sender();
+            tokio::spawn(async move {
+                let msg = match shared.cluster.truncate(chunk, old, new, len).await {
+                    Ok(()) => MaToCl::Truncate { msgid, prev_length: t.prev_length, attr: t.attr.to_wire() },
+                    Err(status) => fail(TRUNCATE, msgid, status),
+                };
+                reply.send(after, msg);
+            });
+        }
+        other => tracing::warn!("not a chunk request: {other:?}"),
+    }
+}
+
+fn locations(shared: &Arc<Shared>, chunk: u64, version: u32) -> Vec<CsLoc> {
+    shared
+        .cluster
+        .locations(chunk, version)
+        .into_iter()
+        .map(|l| CsLoc { addr: l.addr, version: l.cs_version, labelmask: l.labelmask })
+        .collect()
+}

@@ -1,0 +1,185 @@
+//! Port 9421: mfsmount sessions and the MooseFS tools.
+//!
+//! One reader task per connection decodes requests and applies them in
+//! arrival order (namespace changes happen under the lock, in order). Each
+//! answer goes to the connection's writer task tagged with the metadata
+//! version it depends on; the writer sends it once that version is
+//! durable. So one client's many concurrent requests share fsyncs, and no
+//! client ever sees a change that a crash could still take back. Chunk
+//! operations that wait for chunkservers run as their own tasks and answer
+//! out of order, as the protocol allows (replies carry the msgid).
+
+mod chunks;
+mod ops;
+mod register;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use elkfs_proto::client::{ClToMa, MaToCl};
+use elkfs_proto::frame::Encode;
+use elkfs_proto::Status;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::meta::Inode;
+use crate::net::{read_frame, FrameLimit};
+use crate::shared::Shared;
+
+/// A client silent this long is gone (mfsmount sends a NOP every 2 s).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(stream, shared).await {
+                        tracing::debug!(%peer, "client connection closed: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept client: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// An answer and the metadata version it must wait for.
+pub(crate) struct Out {
+    after: u64,
+    msg: MaToCl,
+}
+
+/// What one connection knows about itself.
+pub(crate) struct Conn {
+    pub shared: Arc<Shared>,
+    pub peer: String,
+    pub session: Option<SessionView>,
+    tx: mpsc::UnboundedSender<Out>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionView {
+    pub id: u32,
+    pub root: Inode,
+    /// A tools connection: statistics and goal/trash commands only.
+    pub tools: bool,
+}
+
+impl Conn {
+    /// Queues `msg` to be sent once `after` is durable.
+    pub fn send(&self, after: u64, msg: MaToCl) {
+        let _ = self.tx.send(Out { after, msg });
+    }
+
+    pub fn sender(&self) -> Replier {
+        Replier { tx: self.tx.clone() }
+    }
+}
+
+/// A handle for answering from a spawned task.
+#[derive(Clone)]
+pub(crate) struct Replier {
+    tx: mpsc::UnboundedSender<Out>,
+}
+
+impl Replier {
+    pub fn send(&self, after: u64, msg: MaToCl) {
+        let _ = self.tx.send(Out { after, msg });
+    }
+}
+
+/// The error form of the reply to request `kind`.
+pub(crate) fn fail(kind: u32, msgid: u32, status: Status) -> MaToCl {
+    MaToCl::Status { kind: kind + 1, msgid, status }
+}
+
+async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
+    let mut conn = Conn { shared, peer, session: None, tx };
+    let result = async {
+        loop {
+            let (kind, payload) = tokio::time::timeout(CLIENT_TIMEOUT, read_frame(&mut rd, FrameLimit::Client))
+                .await
+                .map_err(|_| Error::peer(&conn.peer, "silent for too long"))??;
+            let request = ClToMa::decode(kind, &payload)?;
+            handle(&mut conn, kind, request)?;
+        }
+    }
+    .await;
+    drop(conn);
+    // Let queued answers go out before the socket closes.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    result
+}
+
+async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>, shared: Arc<Shared>) {
+    loop {
+        let out = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Ok(Some(out)) => out,
+            Ok(None) => return,
+            Err(_) => Out { after: 0, msg: MaToCl::Nop { msgid: 0 } },
+        };
+        shared.log.durable(out.after).await;
+        let mut bytes = out.msg.to_packet();
+        // Whatever else is ready (and durable) goes in the same write.
+        while let Ok(more) = rx.try_recv() {
+            shared.log.durable(more.after).await;
+            bytes.extend_from_slice(&more.msg.to_packet());
+        }
+        if wr.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Dispatches one request. An `Err` closes the connection.
+fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
+    match request {
+        ClToMa::GetRandom
+        | ClToMa::NewSession { .. }
+        | ClToMa::Reconnect { .. }
+        | ClToMa::Tools { .. }
+        | ClToMa::NewMetaSession { .. }
+        | ClToMa::CloseSession { .. } => register::handle(conn, request),
+        ClToMa::Nop { .. } | ClToMa::SustainedInodes(_) | ClToMa::AmtimeInodes(_) => Ok(()),
+        ClToMa::TimeSync { msgid } => {
+            let usec = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0);
+            conn.send(0, MaToCl::TimeSync { msgid, usec });
+            Ok(())
+        }
+        ClToMa::Other { kind, msgid } => {
+            match msgid {
+                Some(msgid) if conn.session.is_some() => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
+                _ => return Err(Error::peer(&conn.peer, format!("unsupported message {kind}"))),
+            }
+            Ok(())
+        }
+        request => {
+            let Some(session) = conn.session else {
+                return Err(Error::peer(&conn.peer, format!("message {kind} before registration")));
+            };
+            match request {
+                ClToMa::ReadChunk { .. } | ClToMa::WriteChunk { .. } | ClToMa::WriteChunkEnd { .. } => {
+                    chunks::handle(conn, session, kind, request)
+                }
+                ClToMa::Truncate { .. } => chunks::handle(conn, session, kind, request),
+                request => ops::handle(conn, session, kind, request),
+            }
+            Ok(())
+        }
+    }
+}

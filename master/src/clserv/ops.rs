@@ -1,0 +1,293 @@
+//! Namespace requests: everything answered from the namespace alone.
+
+use elkfs_proto::client::{
+    ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, EDGEID_MAX, READDIR_ATTRS, SMODE_TMASK,
+};
+use elkfs_proto::client::{CHECK, GETSCLASS, GETTRASHTIME, SETATTR, SETSCLASS, SETTRASHTIME};
+use elkfs_proto::client::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
+use elkfs_proto::Status;
+
+use super::{fail, Conn, SessionView};
+use crate::meta::{Ctx, Meta, NodeType};
+use crate::shared::unix_now;
+
+/// `SMODE_*` bit: apply to the whole tree.
+const SMODE_RMASK: u8 = 4;
+
+pub(super) fn ctx(cred: &Cred) -> Ctx {
+    Ctx { uid: cred.uid, gids: cred.gids.clone(), now: unix_now() }
+}
+
+fn node_type(wire: u8) -> Option<NodeType> {
+    Some(match wire {
+        1 => NodeType::File,
+        2 => NodeType::Dir,
+        3 => NodeType::Symlink,
+        4 => NodeType::Fifo,
+        5 => NodeType::BlockDev,
+        6 => NodeType::CharDev,
+        7 => NodeType::Socket,
+        _ => return None,
+    })
+}
+
+pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClToMa) {
+    let shared = &conn.shared;
+    match request {
+        ClToMa::Statfs { msgid } => {
+            let (stats, after) = shared.read(|m| m.stats());
+            let (total, avail) = shared.cluster.totals();
+            conn.send(
+                after,
+                MaToCl::Statfs {
+                    msgid,
+                    total,
+                    avail,
+                    free: avail,
+                    trash: stats.trash_bytes,
+                    sustained: 0,
+                    inodes: stats.inodes,
+                },
+            );
+        }
+        ClToMa::Access { msgid, inode, cred, mask } => {
+            let (r, after) = shared.read(|m| m.access(&ctx(&cred), inode, (mask & 7) as u8));
+            conn.send(after, fail(kind, msgid, r.err().unwrap_or(Status::OK)));
+        }
+        ClToMa::Lookup { msgid, parent, name, cred } => {
+            let (r, after) = shared.read(|m| m.lookup(&ctx(&cred), parent, &name));
+            conn.send(
+                after,
+                match r {
+                    Ok((inode, attr)) => MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::GetAttr { msgid, inode, .. } => {
+            let (r, after) = shared.read(|m| m.getattr(inode));
+            conn.send(after, attr_reply(kind, msgid, r));
+        }
+        ClToMa::SetAttr { msgid, inode, cred, setmask, mode, uid, gid, atime, mtime, .. } => {
+            let (r, after) = shared.change(|m| m.setattr(&ctx(&cred), inode, setmask, mode, uid, gid, atime, mtime));
+            conn.send(after, attr_reply(SETATTR, msgid, r));
+        }
+        ClToMa::ReadLink { msgid, inode } => {
+            let (r, after) = shared.read(|m| m.readlink(inode));
+            conn.send(
+                after,
+                match r {
+                    Ok(path) => MaToCl::ReadLink { msgid, path },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::Symlink { msgid, parent, name, path, cred } => {
+            let (r, after) = shared.change(|m| m.symlink(&ctx(&cred), parent, &name, &path));
+            conn.send(after, entry_reply(SYMLINK, msgid, r));
+        }
+        ClToMa::Mknod { msgid, parent, name, node_type: t, mode, umask, cred, rdev } => {
+            let Some(t) = node_type(t) else {
+                conn.send(0, fail(kind, msgid, Status::EINVAL));
+                return;
+            };
+            let (r, after) = shared.change(|m| m.mknod(&ctx(&cred), parent, &name, t, mode, umask, rdev));
+            conn.send(after, entry_reply(MKNOD, msgid, r));
+        }
+        ClToMa::Create { msgid, parent, name, mode, umask, cred } => {
+            let (r, after) = shared.change(|m| m.mknod(&ctx(&cred), parent, &name, NodeType::File, mode, umask, 0));
+            conn.send(
+                after,
+                match r {
+                    Ok((inode, attr)) => MaToCl::Create { msgid, oflags: 0, inode, attr: attr.to_wire() },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::Mkdir { msgid, parent, name, mode, umask, cred, copysgid } => {
+            let (r, after) = shared.change(|m| m.mkdir(&ctx(&cred), parent, &name, mode, umask, copysgid != 0));
+            conn.send(after, entry_reply(MKDIR, msgid, r));
+        }
+        ClToMa::Unlink { msgid, parent, name, cred } => {
+            let (r, after) = shared.change(|m| m.unlink(&ctx(&cred), parent, &name));
+            conn.send(after, removed_reply(UNLINK, msgid, r));
+        }
+        ClToMa::Rmdir { msgid, parent, name, cred } => {
+            let (r, after) = shared.change(|m| m.rmdir(&ctx(&cred), parent, &name));
+            conn.send(after, removed_reply(RMDIR, msgid, r));
+        }
+        ClToMa::Rename { msgid, src_parent, src_name, dst_parent, dst_name, cred } => {
+            let (r, after) = shared.change(|m| m.rename(&ctx(&cred), src_parent, &src_name, dst_parent, &dst_name));
+            conn.send(after, entry_reply(RENAME, msgid, r));
+        }
+        ClToMa::Link { msgid, inode, dst_parent, dst_name, cred } => {
+            let (r, after) = shared.change(|m| m.link(&ctx(&cred), inode, dst_parent, &dst_name));
+            conn.send(after, entry_reply(LINK, msgid, r.map(|attr| (inode, attr))));
+        }
+        ClToMa::ReadDir { msgid, inode, cred, flags, .. } => {
+            let (r, after) = shared.read(|m| m.readdir(&ctx(&cred), inode));
+            let msg = match r {
+                Ok(list) => {
+                    let entries = if flags & READDIR_ATTRS != 0 {
+                        DirEntries::Attrs(list.into_iter().map(|e| (e.name, e.inode, e.attr.to_wire())).collect())
+                    } else {
+                        DirEntries::Types(list.into_iter().map(|e| (e.name, e.inode, e.kind as u8)).collect())
+                    };
+                    MaToCl::ReadDir { msgid, next_edge: EDGEID_MAX, entries }
+                }
+                Err(s) => fail(kind, msgid, s),
+            };
+            conn.send(after, msg);
+        }
+        ClToMa::Open { msgid, inode, cred, flags } => {
+            // Open flags: 1 read, 2 write; access bits r=4 w=2.
+            let mask = if flags & 1 != 0 { 4 } else { 0 } | if flags & 2 != 0 { 2 } else { 0 };
+            let (r, after) = shared.read(|m| m.access(&ctx(&cred), inode, mask).and_then(|()| m.getattr(inode)));
+            conn.send(
+                after,
+                match r {
+                    Ok(attr) => MaToCl::Open { msgid, oflags: 0, attr: attr.to_wire() },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::GetXattr { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOATTR)),
+        ClToMa::SetXattr { msgid, .. }
+        | ClToMa::Flock { msgid, .. }
+        | ClToMa::PosixLock { msgid, .. }
+        | ClToMa::GetDirStats { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
+        ClToMa::GetSclass { msgid, inode, .. } => {
+            let (r, after) = shared.read(|m| m.getattr(inode).map(|_| m.get_goal(inode)));
+            conn.send(
+                after,
+                match r {
+                    Ok(goal) => {
+                        let is_dir = shared.lock().getattr(inode).map(|a| a.is_dir()).unwrap_or(false);
+                        let one = vec![(Sclass::Goal(goal), 1)];
+                        let (files, dirs) = if is_dir { (vec![], one) } else { (one, vec![]) };
+                        MaToCl::Sclass { msgid, files, dirs }
+                    }
+                    Err(s) => fail(GETSCLASS, msgid, s),
+                },
+            );
+        }
+        ClToMa::SetSclass { msgid, inode, uid, smode, target } => {
+            let SclassSet::Goal(goal) = target else {
+                conn.send(0, fail(kind, msgid, Status::ENOTSUP));
+                return;
+            };
+            let c = Ctx { uid, gids: vec![], now: unix_now() };
+            let recursive = smode & SMODE_RMASK != 0;
+            let (r, after) = shared.change(|m| m.set_goal(&c, inode, goal, recursive, smode & SMODE_TMASK));
+            conn.send(
+                after,
+                match r {
+                    Ok(n) => MaToCl::Changed {
+                        kind: SETSCLASS + 1,
+                        msgid,
+                        changed: n.changed,
+                        not_changed: n.not_changed,
+                        not_permitted: n.not_permitted,
+                    },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::GetTrashTime { msgid, inode, .. } => {
+            let (r, after) = shared.read(|m| m.getattr(inode).map(|a| (a.is_dir(), m.get_trashtime(inode))));
+            conn.send(
+                after,
+                match r {
+                    Ok((is_dir, t)) => {
+                        let one = vec![(t, 1)];
+                        let (files, dirs) = if is_dir { (vec![], one) } else { (one, vec![]) };
+                        MaToCl::TrashTime { msgid, files, dirs }
+                    }
+                    Err(s) => fail(GETTRASHTIME, msgid, s),
+                },
+            );
+        }
+        ClToMa::SetTrashTime { msgid, inode, uid, trashtime, smode } => {
+            let c = Ctx { uid, gids: vec![], now: unix_now() };
+            let recursive = smode & SMODE_RMASK != 0;
+            let (r, after) = shared.change(|m| m.set_trashtime(&c, inode, trashtime, recursive, smode & SMODE_TMASK));
+            conn.send(
+                after,
+                match r {
+                    Ok(n) => MaToCl::Changed {
+                        kind: SETTRASHTIME + 1,
+                        msgid,
+                        changed: n.changed,
+                        not_changed: n.not_changed,
+                        not_permitted: n.not_permitted,
+                    },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
+        ClToMa::Check { msgid, inode, index } => check(conn, msgid, inode, index),
+        other => {
+            tracing::warn!(peer = %conn.peer, "unexpected request {other:?}");
+            if let Some(msgid) = msgid_of(&other) {
+                conn.send(0, fail(kind, msgid, Status::ENOTSUP));
+            }
+        }
+    }
+}
+
+/// `mfscheckfile` (no index: copy-count histogram) and `mfsfileinfo`
+/// (one chunk's copies).
+fn check(conn: &Conn, msgid: u32, inode: u32, index: Option<u32>) {
+    let shared = &conn.shared;
+    let (r, after) = shared.read(|m: &Meta| m.file_chunks(inode));
+    let chunks = match r {
+        Ok(chunks) => chunks,
+        Err(s) => return conn.send(after, fail(CHECK, msgid, s)),
+    };
+    let msg = match index {
+        None => {
+            let mut counts = [0u32; 12];
+            for (chunk, version) in chunks.iter().filter(|(c, _)| *c != 0) {
+                let n = shared.cluster.locations(*chunk, *version).len().min(11);
+                counts[n] += 1;
+            }
+            MaToCl::CheckCounts { msgid, counts }
+        }
+        Some(index) => match chunks.get(index as usize) {
+            Some(&(chunk, version)) if chunk != 0 => {
+                let copies = shared.cluster.copies(chunk).into_iter().map(|c| (c.addr, c.wire_status())).collect();
+                MaToCl::CheckChunk { msgid, chunk, version, copies }
+            }
+            Some(_) => MaToCl::CheckChunk { msgid, chunk: 0, version: 0, copies: vec![] },
+            None => fail(CHECK, msgid, Status::ENOENT),
+        },
+    };
+    conn.send(after, msg);
+}
+
+fn msgid_of(request: &ClToMa) -> Option<u32> {
+    // Every request past registration starts with its msgid.
+    let bytes = elkfs_proto::frame::Encode::to_packet(request);
+    bytes.get(8..12).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn attr_reply(kind: u32, msgid: u32, r: Result<crate::meta::Attr, Status>) -> MaToCl {
+    match r {
+        Ok(attr) => MaToCl::Attr { kind: kind + 1, msgid, attr: attr.to_wire() },
+        Err(s) => fail(kind, msgid, s),
+    }
+}
+
+fn entry_reply(kind: u32, msgid: u32, r: Result<(u32, crate::meta::Attr), Status>) -> MaToCl {
+    match r {
+        Ok((inode, attr)) => MaToCl::Entry { kind: kind + 1, msgid, inode, attr: attr.to_wire() },
+        Err(s) => fail(kind, msgid, s),
+    }
+}
+
+fn removed_reply(kind: u32, msgid: u32, r: Result<u32, Status>) -> MaToCl {
+    match r {
+        Ok(inode) => MaToCl::Removed { kind: kind + 1, msgid, inode },
+        Err(s) => fail(kind, msgid, s),
+    }
+}

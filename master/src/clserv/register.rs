@@ -1,0 +1,95 @@
+//! `FUSE_REGISTER`: sessions of mounts and tools.
+//!
+//! Sessions are metadata (a changelog record each), so a mount whose master
+//! restarted reconnects to the same session instead of losing it. Exports
+//! (`mfsexports.cfg`) are not enforced yet: every client may mount `/`
+//! read-write; only the root of the file system can be mounted.
+
+use elkfs_proto::client::{ClToMa, MaToCl, Session};
+use elkfs_proto::Status;
+
+use super::{Conn, SessionView};
+use crate::error::{Error, Result};
+use crate::meta::ROOT;
+use crate::shared::unix_now;
+
+pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
+    match request {
+        ClToMa::GetRandom => {
+            conn.send(0, MaToCl::Random(rand::random()));
+        }
+        ClToMa::NewSession { info, path, resume, .. } => {
+            let path = path.strip_suffix(b"\0").unwrap_or(&path).to_vec();
+            if path != b"/" {
+                conn.send(0, MaToCl::RegisterStatus(Status::ENOENT));
+                return Ok(());
+            }
+            let known = resume.and_then(|r| {
+                let meta = conn.shared.lock();
+                meta.session(r.sessionid).is_some().then_some(r.sessionid)
+            });
+            let (id, after) = match known {
+                Some(id) => (Ok(id), conn.shared.lock().version()),
+                None => {
+                    let (made, after) =
+                        conn.shared.change(|meta| meta.new_session(&info, &path, unix_now()).map(|(id, _)| id));
+                    (made, after)
+                }
+            };
+            match id {
+                Ok(id) => {
+                    conn.session = Some(SessionView { id, root: ROOT, tools: false });
+                    let metaid = conn.shared.lock().metaid();
+                    conn.send(after, MaToCl::Session(session_reply(id, metaid)));
+                }
+                Err(status) => conn.send(after, MaToCl::RegisterStatus(status)),
+            }
+        }
+        ClToMa::Reconnect { sessionid, metaid, .. } => {
+            let meta = conn.shared.lock();
+            let ok = meta.session(sessionid).is_some() && metaid.is_none_or(|m| m == meta.metaid());
+            let after = meta.version();
+            drop(meta);
+            let status = if ok {
+                conn.session = Some(SessionView { id: sessionid, root: ROOT, tools: false });
+                Status::OK
+            } else {
+                Status::BADSESSIONID
+            };
+            conn.send(after, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
+        }
+        ClToMa::Tools { sessionid, .. } => {
+            conn.session = Some(SessionView { id: sessionid, root: ROOT, tools: true });
+            conn.send(0, MaToCl::RegisterStatus(Status::OK));
+        }
+        ClToMa::NewMetaSession { .. } => {
+            conn.send(0, MaToCl::RegisterStatus(Status::ENOTSUP));
+        }
+        ClToMa::CloseSession { sessionid, .. } => {
+            let (_, after) = conn.shared.change(|meta| meta.close_session(sessionid));
+            conn.send(after, MaToCl::RegisterStatus(Status::OK));
+            conn.session = None;
+        }
+        other => return Err(Error::peer(&conn.peer, format!("not a registration: {other:?}"))),
+    }
+    Ok(())
+}
+
+fn session_reply(sessionid: u32, metaid: u64) -> Session {
+    Session {
+        version: elkfs_proto::VERSION,
+        sessionid,
+        metaid,
+        sesflags: 0,
+        umask: 0,
+        rootuid: 0,
+        rootgid: 0,
+        mapalluid: 0,
+        mapallgid: 0,
+        mingoal: 1,
+        maxgoal: 9,
+        mintrashtime: 0,
+        maxtrashtime: u32::MAX,
+        disables: 0,
+    }
+}

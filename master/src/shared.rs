@@ -1,0 +1,99 @@
+//! The state every connection of the master works on, and the one way to
+//! change it.
+//!
+//! Lock order: the namespace (`meta`) before anything inside the cluster;
+//! the cluster never calls back into the namespace while holding its own
+//! locks. No lock is held across an `.await`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::changelog::Changelog;
+use crate::cluster::{Catalog, CatalogChunk, Cluster};
+use crate::config::MasterConfig;
+use crate::meta::Meta;
+
+pub struct Shared {
+    pub meta: Arc<Mutex<Meta>>,
+    pub cluster: Arc<Cluster>,
+    pub log: Arc<Changelog>,
+    pub config: MasterConfig,
+    pub started: std::time::Instant,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Meta> {
+        lock_meta(&self.meta)
+    }
+
+    /// Runs `f` on the namespace; the records it produced are queued for
+    /// the changelog in the same critical section (so file order is apply
+    /// order). Returns `f`'s result and the version the caller must see
+    /// durable before answering anyone.
+    pub fn change<T>(&self, f: impl FnOnce(&mut Meta) -> T) -> (T, u64) {
+        let mut meta = self.lock();
+        let out = f(&mut meta);
+        let records = meta.drain_log();
+        let version = meta.version();
+        let released = meta.take_released();
+        self.log.append(records.into_iter().map(|(v, r)| (v, r.to_text())).collect());
+        drop(meta);
+        for id in released {
+            self.cluster.release(id);
+        }
+        (out, version)
+    }
+
+    /// [`change`](Self::change), then waits until it is durable.
+    pub async fn commit<T>(&self, f: impl FnOnce(&mut Meta) -> T) -> T {
+        let (out, version) = self.change(f);
+        self.log.durable(version).await;
+        out
+    }
+
+    /// Runs `f` on the namespace without changing it. The version returned
+    /// is what the answer may depend on: a reader must not be told about a
+    /// change that could still be lost.
+    pub fn read<T>(&self, f: impl FnOnce(&Meta) -> T) -> (T, u64) {
+        let meta = self.lock();
+        let out = f(&meta);
+        (out, meta.version())
+    }
+}
+
+pub fn lock_meta(meta: &Mutex<Meta>) -> MutexGuard<'_, Meta> {
+    // A panic while holding the lock is a bug in an operation; every
+    // operation validates before it applies, so the state is still whole.
+    meta.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The namespace as the cluster sees it.
+pub struct MetaCatalog(pub Arc<Mutex<Meta>>);
+
+impl MetaCatalog {
+    fn view(meta: &Meta, id: u64, now: u32) -> Option<CatalogChunk> {
+        meta.chunk(id).map(|c| CatalogChunk { version: c.version, goal: c.goal, locked: c.locked_until > now })
+    }
+}
+
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+}
+
+impl Catalog for MetaCatalog {
+    fn chunk(&self, id: u64) -> Option<CatalogChunk> {
+        MetaCatalog::view(&lock_meta(&self.0), id, unix_now())
+    }
+
+    fn chunks_from(&self, first: u64, limit: usize) -> Vec<(u64, CatalogChunk)> {
+        let now = unix_now();
+        let meta = lock_meta(&self.0);
+        meta.chunks_from(first, limit)
+            .into_iter()
+            .map(|(id, c)| (id, CatalogChunk { version: c.version, goal: c.goal, locked: c.locked_until > now }))
+            .collect()
+    }
+
+    fn metaid(&self) -> u64 {
+        lock_meta(&self.0).metaid()
+    }
+}
