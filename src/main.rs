@@ -57,7 +57,9 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).init();
     match Cli::parse().command {
         Command::Chunkserver { config } => Ok(elkfs_chunkserver::run(&config)?),
-        Command::Master { config } => Ok(elkfs_master::server::run(elkfs_master::config::MasterConfig::load(&config)?)?),
+        Command::Master { config } => {
+            Ok(elkfs_master::server::run(elkfs_master::config::MasterConfig::load(&config)?)?)
+        }
         Command::Metalogger { config } => {
             Ok(elkfs_master::metalogger::run(elkfs_master::metalogger::MlConfig::load(&config)?)?)
         }

@@ -20,6 +20,7 @@ pub mod data;
 pub mod moosefs;
 pub mod mount;
 pub mod netns;
+pub mod posix;
 pub mod proc;
 
 use std::ffi::OsStr;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-pub use moosefs::{ChunkInfo, ChunkserverKind, CsStatus, MasterPorts};
+pub use moosefs::{ChunkInfo, ChunkserverKind, CsStatus, MasterKind, MasterPorts};
 pub use mount::Mount;
 pub use netns::Netns;
 pub use proc::{require_root, require_tools, wait_until, Daemon};
@@ -69,6 +70,7 @@ fn sweep_stale_dirs(base: &Path) {
 
 /// What `Cluster::builder()` will start.
 pub struct ClusterBuilder {
+    master_kind: MasterKind,
     kinds: Vec<ChunkserverKind>,
     mount: bool,
     ports: MasterPorts,
@@ -81,6 +83,12 @@ pub struct ClusterBuilder {
 }
 
 impl ClusterBuilder {
+    /// Which master to run (default: the real `mfsmaster`).
+    pub fn master_kind(mut self, kind: MasterKind) -> Self {
+        self.master_kind = kind;
+        self
+    }
+
     /// Adds `n` real MooseFS chunkservers.
     pub fn real_chunkservers(mut self, n: usize) -> Self {
         self.kinds.extend(std::iter::repeat_n(ChunkserverKind::Real, n));
@@ -154,7 +162,10 @@ impl ClusterBuilder {
     /// Starts everything; panics (cleaning up what started) on any failure.
     pub fn start(self) -> Cluster {
         require_root();
-        let mut tools = vec!["ip", "nsenter", "timeout", "mfsmaster", "mfscli"];
+        let mut tools = vec!["ip", "nsenter", "timeout", "mfscli"];
+        if self.master_kind == MasterKind::Real {
+            tools.push("mfsmaster");
+        }
         if self.kinds.contains(&ChunkserverKind::Real) {
             tools.push("mfschunkserver");
         }
@@ -175,6 +186,7 @@ impl ClusterBuilder {
         // From here on a panic drops the partly built cluster, which cleans up.
         let mut c = Cluster {
             started: Instant::now(),
+            master_kind: self.master_kind,
             master: None,
             ports: self.ports,
             chunkservers: Vec::new(),
@@ -188,7 +200,8 @@ impl ClusterBuilder {
         c.note(&format!("netns {} ({}), dir {}", c.netns.name(), c.addr(), c.dir().display()));
         let master_dir = c.dir().join("master");
         let cfg = moosefs::write_master(&master_dir, c.addr(), c.ports, &self.master_extra);
-        let spec = c.spec("master", tool_path("mfsmaster"), vec!["-f".into(), "-c".into(), cfg.into(), "start".into()]);
+        let (program, args) = master_command(self.master_kind, &cfg);
+        let spec = c.spec("master", program, args);
         let master = c.master.insert(Daemon::spawn(spec));
         master.wait_listening(self.ports.chunkserver, LISTEN_LIMIT);
         master.wait_listening(self.ports.client, LISTEN_LIMIT);
@@ -306,6 +319,7 @@ impl Chunkserver {
 /// then SIGKILL), deletes the namespace and the temp dir.
 pub struct Cluster {
     started: Instant,
+    master_kind: MasterKind,
     master: Option<Daemon>,
     ports: MasterPorts,
     chunkservers: Vec<Chunkserver>,
@@ -321,6 +335,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
+            master_kind: MasterKind::Real,
             kinds: Vec::new(),
             mount: false,
             ports: MasterPorts::default(),
@@ -370,14 +385,25 @@ impl Cluster {
         self.master.as_mut().expect("the master was started")
     }
 
-    /// Stops the master (SIGTERM) and starts it again; `-a` lets it recover
-    /// from its changelogs after a crash (`master().kill()` first).
+    pub fn master_kind(&self) -> MasterKind {
+        self.master_kind
+    }
+
+    /// The master's data folder (`DATA_PATH`).
+    pub fn master_data(&self) -> PathBuf {
+        self.dir().join("master").join("data")
+    }
+
+    /// Stops the master (SIGTERM) and starts it again; for the real one
+    /// `-a` lets it recover from its changelogs after a crash
+    /// (`master().kill()` first); elkfs always does.
     pub fn restart_master(&mut self) {
         let ports = self.ports;
+        let kind = self.master_kind;
         let master = self.master();
         master.stop();
         let args = &mut master.spec_mut().args;
-        if !args.iter().any(|a| a == "-a") {
+        if kind == MasterKind::Real && !args.iter().any(|a| a == "-a") {
             args.insert(0, "-a".into());
         }
         master.start();
@@ -594,6 +620,15 @@ impl Drop for Cluster {
                 eprintln!("[harness] keeping {}", dir.keep().display());
             }
         }
+    }
+}
+
+/// The program and arguments that run a master of `kind` on `cfg`.
+fn master_command(kind: MasterKind, cfg: &Path) -> (PathBuf, Vec<std::ffi::OsString>) {
+    let cfg = cfg.as_os_str().to_os_string();
+    match kind {
+        MasterKind::Real => (tool_path("mfsmaster"), vec!["-f".into(), "-c".into(), cfg, "start".into()]),
+        MasterKind::Elkfs => (elkfs_binary(), vec!["master".into(), "-c".into(), cfg]),
     }
 }
 

@@ -16,6 +16,15 @@ pub enum ChunkserverKind {
     Elkfs,
 }
 
+/// Which master program runs the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MasterKind {
+    /// MooseFS 3.0's `mfsmaster -f -c CFG start`.
+    Real,
+    /// `elkfs master -c CFG` (the same config file).
+    Elkfs,
+}
+
 /// Ports of the master; each cluster has its own namespace, so the MooseFS
 /// defaults never clash between clusters.
 #[derive(Clone, Copy, Debug)]
