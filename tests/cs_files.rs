@@ -1,5 +1,6 @@
-//! Files through three elkfs chunkservers, with the real MooseFS 3.0 master
-//! and `mfsmount`: every interesting size (empty, one byte, around one
+//! Files through three elkfs chunkservers with the real MooseFS 3.0 master,
+//! and through the elkfs master with three elkfs or three real
+//! chunkservers, always with the real `mfsmount`: every interesting size (empty, one byte, around one
 //! 64 KiB block, around one 64 MiB chunk, several chunks) at goal 1, 2 and
 //! 3 reads back byte-identical from a fresh client; each chunk has exactly
 //! `goal` valid copies on distinct servers and its file is on exactly those
@@ -15,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use elkfs_harness::{data, wait_until, ChunkInfo, Cluster};
+use elkfs_harness::{data, wait_until, ChunkInfo, ChunkserverKind, Cluster, MasterKind};
 
 const MIB: u64 = 1 << 20;
 const CHUNK: u64 = 64 * MIB;
@@ -89,10 +90,33 @@ fn metrics_op_count(data: &Path, op: &str) -> Option<u64> {
     rest[..rest.find(|ch: char| !ch.is_ascii_digit())?].parse().ok()
 }
 
+/// Three chunkservers of `cs` behind a master of `master`, mounted.
+fn cluster(master: MasterKind, cs: ChunkserverKind) -> Cluster {
+    let mut b = Cluster::builder().master_kind(master).mount(true);
+    for _ in 0..3 {
+        b = b.chunkserver(cs);
+    }
+    b.start()
+}
+
 #[test]
 fn every_size_at_goals_1_2_3_reads_back_identical() {
+    every_size(MasterKind::Real, ChunkserverKind::Elkfs);
+}
+
+#[test]
+fn elkfs_master_every_size_with_elkfs_chunkservers() {
+    every_size(MasterKind::Elkfs, ChunkserverKind::Elkfs);
+}
+
+#[test]
+fn elkfs_master_every_size_with_real_chunkservers() {
+    every_size(MasterKind::Elkfs, ChunkserverKind::Real);
+}
+
+fn every_size(master: MasterKind, cs: ChunkserverKind) {
     let t0 = Instant::now();
-    let mut c = Cluster::builder().elkfs_chunkservers(3).mount(true).start();
+    let mut c = cluster(master, cs);
     let started = t0.elapsed();
     let mut files = Vec::new();
     let mut write_secs = Vec::new();
@@ -203,8 +227,22 @@ impl Model {
 
 #[test]
 fn overwrite_append_truncate_keep_content_at_goals_1_2_3() {
+    overwrite_append_truncate(MasterKind::Real, ChunkserverKind::Elkfs);
+}
+
+#[test]
+fn elkfs_master_overwrite_append_truncate_with_elkfs_chunkservers() {
+    overwrite_append_truncate(MasterKind::Elkfs, ChunkserverKind::Elkfs);
+}
+
+#[test]
+fn elkfs_master_overwrite_append_truncate_with_real_chunkservers() {
+    overwrite_append_truncate(MasterKind::Elkfs, ChunkserverKind::Real);
+}
+
+fn overwrite_append_truncate(master: MasterKind, cs: ChunkserverKind) {
     let t0 = Instant::now();
-    let mut c = Cluster::builder().elkfs_chunkservers(3).mount(true).start();
+    let mut c = cluster(master, cs);
     let mut models = Vec::new();
     for goal in 1..=3u8 {
         let dir = mkdir_with_goal(&c, &format!("g{goal}"), goal);
@@ -250,8 +288,8 @@ fn overwrite_append_truncate_keep_content_at_goals_1_2_3() {
         holders.extend(chunks[0].copies.iter().cloned());
     }
     // The servers holding the cut chunks did run TRUNCATE (nothing else in
-    // this test truncates a chunk).
-    for s in c.chunkservers().iter().filter(|s| holders.contains(&s.addr())) {
+    // this test truncates a chunk); only elkfs servers publish metrics.
+    for s in c.chunkservers().iter().filter(|s| holders.contains(&s.addr()) && s.kind() == ChunkserverKind::Elkfs) {
         let data = data_path(s.cfg());
         wait_until(&format!("{} to publish a truncate", s.addr()), Duration::from_secs(10), || match metrics_op_count(
             &data, "truncate",

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::net::{read_frame, FrameLimit};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/mfs/mfsmetalogger.cfg";
-const PIECE: u32 = 1_000_000;
+const PIECE: u32 = elkfs_proto::metalogger::DOWNLOAD_CHUNK_MAX;
 
 #[derive(Debug, Clone)]
 pub struct MlConfig {
@@ -134,7 +134,7 @@ async fn follow(config: &MlConfig) -> Result<()> {
         .map_err(|e| Error::io(format!("connect {addr}"), e))?;
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let register = MlToMa::Register { timeout: config.master_timeout.as_secs() as u16, minversion: None };
+    let register = MlToMa::Register { version: elkfs_proto::VERSION, timeout: config.master_timeout.as_secs() as u16 };
     wr.write_all(&register.to_packet()).await.map_err(|e| Error::io("send", e))?;
     shift_logs(dir, config.back_logs)?;
     let mut log = std::fs::OpenOptions::new()
@@ -205,7 +205,7 @@ impl Link<'_> {
     fn handle_stream(&mut self, msg: MaToMl) -> Result<Option<MaToMl>> {
         match msg {
             MaToMl::Nop => Ok(None),
-            MaToMl::Changes { version, text } => {
+            MaToMl::Log { version, text } => {
                 if let Some(last) = self.last {
                     if version != last + 1 {
                         return Err(Error::peer("master", format!("change {version} after {last}: reconnecting")));
@@ -240,12 +240,12 @@ async fn download(
     filenum: u8,
     tmp: &Path,
 ) -> Result<bool> {
-    wr.write_all(&MlToMa::DownloadStart { filenum }.to_packet()).await.map_err(|e| Error::io("send", e))?;
+    wr.write_all(&MlToMa::DownloadStart { file: filenum }.to_packet()).await.map_err(|e| Error::io("send", e))?;
     let size = loop {
         let msg = link.next().await?;
         match link.handle_stream(msg)? {
-            Some(MaToMl::DownloadInfo { size }) => break size,
-            Some(MaToMl::DownloadStatus { .. }) => return Ok(false),
+            Some(MaToMl::DownloadSize(size)) => break size,
+            Some(MaToMl::DownloadFailed(_)) => return Ok(false),
             Some(other) => return Err(Error::peer("master", format!("unexpected {other:?} during download"))),
             None => {}
         }
@@ -254,7 +254,7 @@ async fn download(
     let mut offset = 0u64;
     while offset < size {
         let len = (size - offset).min(u64::from(PIECE)) as u32;
-        wr.write_all(&MlToMa::DownloadRequest { offset, len }.to_packet()).await.map_err(|e| Error::io("send", e))?;
+        wr.write_all(&MlToMa::DownloadRequest { offset, length: len }.to_packet()).await.map_err(|e| Error::io("send", e))?;
         let data = loop {
             let msg = link.next().await?;
             match link.handle_stream(msg)? {

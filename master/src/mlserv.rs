@@ -23,7 +23,7 @@ use crate::shared::Shared;
 use crate::store;
 
 /// Largest download piece a metalogger may ask for.
-const MAX_PIECE: u32 = 1_000_000;
+const MAX_PIECE: u32 = elkfs_proto::metalogger::DOWNLOAD_CHUNK_MAX;
 
 pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -58,19 +58,19 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
                 let msg = MlToMa::decode(kind, &payload)?;
                 let reply = match msg {
                     MlToMa::Nop => None,
-                    MlToMa::Register { .. } => {
+                    MlToMa::Register { .. } | MlToMa::RegisterFrom { .. } => {
                         tracing::info!(%peer, "metalogger registered");
                         feed = Some(shared.log.subscribe());
                         None
                     }
-                    MlToMa::DownloadStart { filenum } => {
+                    MlToMa::DownloadStart { file: filenum } => {
                         download = open_download(&shared, filenum);
                         Some(match &download {
-                            Some(file) => MaToMl::DownloadInfo { size: file.metadata().map(|m| m.len()).unwrap_or(0) },
-                            None => MaToMl::DownloadStatus { status: 0xFF },
+                            Some(file) => MaToMl::DownloadSize(file.metadata().map(|m| m.len()).unwrap_or(0)),
+                            None => MaToMl::DownloadFailed(elkfs_proto::Status(0xFF)),
                         })
                     }
-                    MlToMa::DownloadRequest { offset, len } => {
+                    MlToMa::DownloadRequest { offset, length: len } => {
                         let file = download.as_mut().ok_or_else(|| Error::peer(&peer, "download request before start"))?;
                         Some(read_piece(file, offset, len.min(MAX_PIECE)).map_err(|e| Error::io("read download", e))?)
                     }
@@ -87,7 +87,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
                 match entry {
                     Ok(entry) => {
                         let (version, text) = &*entry;
-                        let msg = MaToMl::Changes { version: *version, text: text.clone().into_bytes() };
+                        let msg = MaToMl::Log { version: *version, text: text.clone().into_bytes() };
                         wr.write_all(&msg.to_packet()).await.map_err(|e| Error::io("send to metalogger", e))?;
                     }
                     Err(RecvError::Lagged(n)) => return Err(Error::peer(&peer, format!("fell {n} changes behind"))),

@@ -17,6 +17,7 @@
 //! missing one fails the test loudly. Every wait is bounded.
 
 pub mod data;
+mod failover;
 pub mod moosefs;
 pub mod mount;
 pub mod netns;
@@ -40,7 +41,7 @@ use proc::{run_in, run_ok, tail, tool_path, Spec, STOP_GRACE};
 /// Bound for one MooseFS tool run (mfscli, mfsfileinfo, mfssetgoal).
 const TOOL_LIMIT: Duration = Duration::from_secs(60);
 /// Bound for a daemon to start listening.
-const LISTEN_LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const LISTEN_LIMIT: Duration = Duration::from_secs(30);
 /// Bound for chunkservers to register with the master.
 const REGISTER_LIMIT: Duration = Duration::from_secs(60);
 /// Lines of each log printed when a test fails.
@@ -188,6 +189,8 @@ impl ClusterBuilder {
             started: Instant::now(),
             master_kind: self.master_kind,
             master: None,
+            master_ip: None,
+            metaloggers: Vec::new(),
             ports: self.ports,
             chunkservers: Vec::new(),
             mount: None,
@@ -199,7 +202,14 @@ impl ClusterBuilder {
         };
         c.note(&format!("netns {} ({}), dir {}", c.netns.name(), c.addr(), c.dir().display()));
         let master_dir = c.dir().join("master");
-        let cfg = moosefs::write_master(&master_dir, c.addr(), c.ports, &self.master_extra);
+        let mut extra = Vec::new();
+        if self.master_kind == MasterKind::Elkfs {
+            // The real master raises the loop time to at least 60 s; elkfs
+            // takes what it is given, and tests want repairs in seconds.
+            extra.push(("CHUNKS_LOOP_MIN_TIME".to_string(), "1".to_string()));
+        }
+        extra.extend(self.master_extra.iter().cloned());
+        let cfg = moosefs::write_master(&master_dir, c.addr(), c.ports, &extra);
         let (program, args) = master_command(self.master_kind, &cfg);
         let spec = c.spec("master", program, args);
         let master = c.master.insert(Daemon::spawn(spec));
@@ -321,6 +331,8 @@ pub struct Cluster {
     started: Instant,
     master_kind: MasterKind,
     master: Option<Daemon>,
+    master_ip: Option<Ipv4Addr>,
+    metaloggers: Vec<Daemon>,
     ports: MasterPorts,
     chunkservers: Vec<Chunkserver>,
     mount: Option<Mount>,
@@ -356,9 +368,10 @@ impl Cluster {
         Spec { name: name.into(), program, args, log: self.dir().join(format!("{name}.log")), netns: self.netns.path() }
     }
 
-    /// The master's address (the namespace's first address).
+    /// The master's address (the namespace's first address, until
+    /// [`replace_master`](Self::replace_master) moves it).
     pub fn addr(&self) -> Ipv4Addr {
-        self.netns.addr()
+        self.master_ip.unwrap_or_else(|| self.netns.addr())
     }
 
     /// Master ports.
@@ -501,6 +514,10 @@ impl Cluster {
         self.mount = Some(m);
     }
 
+    pub fn has_mount(&self) -> bool {
+        self.mount.is_some()
+    }
+
     /// The mount point. Panics when the cluster has no mount.
     pub fn mountpoint(&self) -> &Path {
         self.mount.as_ref().expect("the cluster was built with .mount(true)").path()
@@ -605,11 +622,17 @@ impl Drop for Cluster {
         for cs in &mut self.chunkservers {
             cs.daemon.signal(libc::SIGTERM);
         }
+        for ml in &mut self.metaloggers {
+            ml.signal(libc::SIGTERM);
+        }
         if let Some(m) = self.master.as_mut() {
             m.signal(libc::SIGTERM);
         }
         for cs in &mut self.chunkservers {
             cs.daemon.wait_exit(STOP_GRACE);
+        }
+        for ml in &mut self.metaloggers {
+            ml.wait_exit(STOP_GRACE);
         }
         if let Some(m) = self.master.as_mut() {
             m.wait_exit(STOP_GRACE);

@@ -102,6 +102,44 @@ pub fn write_master(dir: &Path, addr: Ipv4Addr, ports: MasterPorts, extra: &[(St
     cfg
 }
 
+/// A master config under `dir` serving the existing metadata folder `data`
+/// on `addr` (replacing a dead master from a metalogger's copy).
+pub fn write_master_on(dir: &Path, data: &Path, addr: Ipv4Addr, ports: MasterPorts, extra: &[(String, String)]) -> PathBuf {
+    mkdir(dir);
+    let cfg = write_master(dir, addr, ports, extra);
+    let text = std::fs::read_to_string(&cfg).unwrap_or_else(|e| panic!("read {}: {e}", cfg.display()));
+    let old = format!("DATA_PATH = {}", dir.join("data").display());
+    write(&cfg, &text.replace(&old, &format!("DATA_PATH = {}", data.display())));
+    cfg
+}
+
+/// `mfsmetalogger.cfg` under `dir` following the master at `master:port`.
+pub fn write_metalogger(dir: &Path, master: Ipv4Addr, port: u16) -> PathBuf {
+    let data = dir.join("data");
+    mkdir(&data);
+    let cfg = dir.join("mfsmetalogger.cfg");
+    let lines = [
+        ("WORKING_USER", "root".to_string()),
+        ("WORKING_GROUP", "root".to_string()),
+        ("DATA_PATH", data.display().to_string()),
+        ("MASTER_HOST", master.to_string()),
+        ("MASTER_PORT", port.to_string()),
+        ("MASTER_RECONNECTION_DELAY", "1".to_string()),
+    ];
+    write(&cfg, &render(&lines, &[]));
+    cfg
+}
+
+/// Rewrites `MASTER_HOST` in a chunkserver config.
+pub fn repoint_chunkserver(cfg: &Path, master: Ipv4Addr) {
+    let text = std::fs::read_to_string(cfg).unwrap_or_else(|e| panic!("read {}: {e}", cfg.display()));
+    let text: String = text
+        .lines()
+        .map(|l| if l.starts_with("MASTER_HOST") { format!("MASTER_HOST = {master}\n") } else { format!("{l}\n") })
+        .collect();
+    write(cfg, &text);
+}
+
 /// Files of one chunkserver slot, the same for both kinds.
 #[derive(Clone, Debug)]
 pub struct ChunkserverFiles {
