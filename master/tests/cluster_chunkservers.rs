@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use elkfs_master::cluster::CopyState;
+use elkfs_master::cluster::{ClusterConfig, CopyState};
 use elkfs_proto::Status;
 use support::{on_disk, wait, Cs, Master, TestCatalog, LOCALHOST};
 
@@ -68,6 +68,27 @@ fn create_set_version_truncate_and_reregistration() {
     assert_eq!(servers.iter().map(|s| s.chunks).sum::<usize>(), 5);
     let (total, avail) = master.cluster.totals();
     assert!(total > 0 && avail <= total);
+    let metaid = elkfs_master::cluster::Catalog::metaid(&*master.catalog);
+    for s in &cs {
+        assert_eq!(s.stored_ids().1, metaid, "the chunkserver keeps the file system's id");
+    }
+}
+
+#[test]
+fn auth_code_admits_only_servers_that_know_it() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let listener = std::net::TcpListener::bind((LOCALHOST, 0)).unwrap();
+    let config = ClusterConfig { auth_code: Some("s3cret#1".into()), ..ClusterConfig::test_min() };
+    let master = Master::start_on(listener, Arc::new(TestCatalog::default()), false, config);
+    let good = Cs::with_config(dir.path(), "good", master.port, &[("AUTH_CODE", "s3cret#1")]);
+    let bad = Cs::with_config(dir.path(), "bad", master.port, &[("AUTH_CODE", "guess")]);
+    let none = Cs::new(dir.path(), "none", master.port);
+    master.wait_registered(1);
+    std::thread::sleep(Duration::from_secs(2));
+    let servers = master.cluster.servers();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0].addr.port, good.port);
+    assert!(bad.stored_ids_missing() && none.stored_ids_missing());
 }
 
 #[test]

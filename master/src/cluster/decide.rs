@@ -129,8 +129,12 @@ pub(crate) fn decide(facts: &ChunkFacts, loads: &mut [Load], limits: &Limits, rn
         let dest = pick_destination(loads, &holders, pick(limits.write_rep), limits.spread_pct, rng);
         let source = pick_source(loads, &sources, pick(limits.read_rep), rng);
         if let (Some(dest), Some(source)) = (dest, source) {
-            load_mut(loads, dest).map(|l| l.rep_in += 1);
-            load_mut(loads, source).map(|l| l.rep_out += 1);
+            if let Some(l) = load_mut(loads, dest) {
+                l.rep_in += 1;
+            }
+            if let Some(l) = load_mut(loads, source) {
+                l.rep_out += 1;
+            }
             out.push(Action::Replicate { dest, source, version: cat.version });
         }
     }

@@ -300,7 +300,7 @@ impl State {
 
     /// Drops a server's connection: its copies vanish, its commands fail.
     pub fn disconnect(&mut self, cs: CsId, conn: u64) {
-        if !self.servers.get(&cs).is_some_and(|s| s.conn == conn) {
+        if self.servers.get(&cs).is_none_or(|s| s.conn != conn) {
             return;
         }
         let keys: Vec<(CsId, u64)> = self.pending.keys().filter(|(c, _)| *c == cs).copied().collect();

@@ -59,9 +59,26 @@ pub struct Master {
 
 impl Master {
     pub fn start(port: u16, catalog: Arc<TestCatalog>, maintenance: bool) -> Master {
+        let listener = std::net::TcpListener::bind((LOCALHOST, port)).unwrap();
+        Master::start_on(listener, catalog, maintenance, ClusterConfig::test_min())
+    }
+
+    /// Serves chunkservers on `listener` (which may live in another
+    /// network namespace).
+    pub fn start_on(
+        listener: std::net::TcpListener,
+        catalog: Arc<TestCatalog>,
+        maintenance: bool,
+        config: ClusterConfig,
+    ) -> Master {
+        let port = listener.local_addr().unwrap().port();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let cluster = Cluster::new(ClusterConfig::test_min(), catalog.clone());
-        let listener = rt.block_on(tokio::net::TcpListener::bind((LOCALHOST, port))).unwrap();
+        let cluster = Cluster::new(config, catalog.clone());
+        listener.set_nonblocking(true).unwrap();
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(listener).unwrap()
+        };
         let c = cluster.clone();
         rt.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -106,9 +123,14 @@ pub struct Cs {
 
 impl Cs {
     pub fn new(base: &std::path::Path, name: &str, master_port: u16) -> Cs {
+        Cs::with_config(base, name, master_port, &[])
+    }
+
+    pub fn with_config(base: &std::path::Path, name: &str, master_port: u16, extra: &[(&str, &str)]) -> Cs {
         let dir = base.join(name);
         let port = free_port();
-        let files = write_chunkserver(&dir, LOCALHOST, port, LOCALHOST, master_port, &[]);
+        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let files = write_chunkserver(&dir, LOCALHOST, port, LOCALHOST, master_port, &extra);
         let mut cs = Cs { files, port, dir, child: None };
         cs.start();
         cs
@@ -134,6 +156,18 @@ impl Cs {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// `chunkserverid.mfs`: the id and metaid the master gave it.
+    pub fn stored_ids(&self) -> (u16, u64) {
+        let b = std::fs::read(self.files.data.join("chunkserverid.mfs")).unwrap_or_default();
+        assert!(b.len() >= 10, "chunkserverid.mfs holds {} bytes", b.len());
+        (u16::from_be_bytes([b[0], b[1]]), u64::from_be_bytes(b[2..10].try_into().unwrap()))
+    }
+
+    /// Never registered: no `chunkserverid.mfs` yet.
+    pub fn stored_ids_missing(&self) -> bool {
+        !self.files.data.join("chunkserverid.mfs").exists()
     }
 
     pub fn log(&self) -> String {
