@@ -52,8 +52,10 @@ pub struct ClusterConfig {
     /// `REPLICATIONS_DELAY_DISCONNECT`: no replication this long after a
     /// server went away, as it may come back.
     pub replications_delay_disconnect: Duration,
-    /// `ACCEPTABLE_PERCENTAGE_DIFFERENCE`: free-space ratios closer than
-    /// this (percent) count as equal when placing new chunks.
+    /// `ACCEPTABLE_PERCENTAGE_DIFFERENCE`: servers whose free space differs
+    /// by less than this (percent) count as equal when placing copies, and
+    /// are taken in random order. (MooseFS also rebalances by it; elkfs
+    /// does not rebalance yet.)
     pub acceptable_percentage_difference: f64,
     /// `AUTH_CODE`: shared secret chunkservers must prove they know.
     pub auth_code: Option<String>,
@@ -65,8 +67,10 @@ pub struct ClusterConfig {
     /// freed, the chunk considered again).
     pub replication_timeout: Duration,
     /// Copies of chunks the catalog does not know are deleted only after
-    /// this long without news of the chunk, so a chunk created a moment
-    /// before its namespace record is committed is not lost.
+    /// this long without news of the chunk (and never within
+    /// `replications_delay_init` of start), so a chunk created a moment
+    /// before its namespace record is committed, or a namespace still
+    /// loading, loses nothing. MooseFS waits 7 days.
     pub unknown_chunk_grace: Duration,
     /// MooseFS refuses chunkservers on 127.0.0.0/8; tests on one host allow them.
     pub allow_loopback: bool,
@@ -88,7 +92,7 @@ impl Default for ClusterConfig {
             link_timeout: Duration::from_secs(10),
             op_timeout: Duration::from_secs(20),
             replication_timeout: Duration::from_secs(300),
-            unknown_chunk_grace: Duration::from_secs(60),
+            unknown_chunk_grace: Duration::from_secs(3600),
             allow_loopback: false,
         }
     }

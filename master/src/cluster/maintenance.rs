@@ -107,7 +107,10 @@ fn step(c: &Cluster, cursor: &mut u64) {
         facts.catalog = c.catalog.chunk(*id);
         match facts.catalog {
             Some(cat) => known.push((*id, cat)),
-            None => facts.unknown_long_enough = touched.elapsed() >= c.config.unknown_chunk_grace,
+            None => {
+                facts.unknown_long_enough = touched.elapsed() >= c.config.unknown_chunk_grace
+                    && c.started.elapsed() >= c.config.replications_delay_init
+            }
         }
     }
     let mut rng = rand::rng();
