@@ -63,8 +63,9 @@ pub struct ClusterConfig {
     pub link_timeout: Duration,
     /// How long the client path waits for chunkservers' replies.
     pub op_timeout: Duration,
-    /// A replication not answered in this time is given up (its counters
-    /// freed, the chunk considered again).
+    /// A command of the maintenance loop (replication, deletion) not
+    /// answered in this time is given up: its counters are freed and the
+    /// chunk considered again.
     pub replication_timeout: Duration,
     /// Copies of chunks the catalog does not know are deleted only after
     /// this long without news of the chunk (and never within

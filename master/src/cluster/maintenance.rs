@@ -50,6 +50,8 @@ struct Batch {
 fn collect(c: &Cluster, st: &mut State, cursor: &mut u64) -> Batch {
     let now = Instant::now();
     st.expire(now, c.config.replication_timeout, c.config.op_timeout);
+    // Measured before this tick takes its share of the queue.
+    let backlog = st.released.len() > c.config.soft_del_limit as usize * st.servers.len().max(1);
     let mut ids: Vec<u64> = Vec::new();
     let mut seen = HashSet::new();
     for _ in 0..RELEASED_PER_TICK.min(st.released.len()) {
@@ -65,7 +67,6 @@ fn collect(c: &Cluster, st: &mut State, cursor: &mut u64) -> Batch {
     let quiet_start = now.duration_since(c.started) < c.config.replications_delay_init;
     let quiet_disconnect =
         st.last_disconnect.is_some_and(|t| now.duration_since(t) < c.config.replications_delay_disconnect);
-    let backlog = st.released.len() > c.config.soft_del_limit as usize * st.servers.len().max(1);
     let limits = Limits {
         del: if backlog { c.config.hard_del_limit } else { c.config.soft_del_limit },
         write_rep: c.config.write_rep_limit,

@@ -316,15 +316,19 @@ impl State {
         self.last_disconnect = Some(Instant::now());
     }
 
-    /// Fails commands older than their limit; replications get `rep`, the
-    /// rest `other`.
-    pub fn expire(&mut self, now: Instant, rep: std::time::Duration, other: std::time::Duration) {
+    /// Fails commands nobody waits for (the loop's) once older than
+    /// `limit`, and those whose waiter went away once older than `waited`.
+    /// Commands with a waiter are timed out by that waiter.
+    pub fn expire(&mut self, now: Instant, limit: std::time::Duration, waited: std::time::Duration) {
         let old: Vec<(CsId, u64)> = self
             .pending
             .iter()
             .filter(|(_, p)| {
-                let limit = if matches!(p.kind, OpKind::Replicate { .. }) { rep } else { other };
-                now.duration_since(p.started) > limit
+                let age = now.duration_since(p.started);
+                match &p.waiter {
+                    None => age > limit,
+                    Some(w) => w.is_closed() && age > waited,
+                }
             })
             .map(|(k, _)| *k)
             .collect();
@@ -429,7 +433,17 @@ mod tests {
         st.start(1, 9, pending(OpKind::Truncate, 2), MaToCs::Nop);
         let later = Instant::now() + std::time::Duration::from_secs(5);
         st.expire(later, std::time::Duration::from_secs(60), std::time::Duration::from_secs(1));
+        assert_eq!(st.pending.len(), 1, "the loop's commands get the long limit");
+        st.expire(later, std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
         assert!(st.pending.is_empty());
         assert!(st.chunks[&9].copies[0].damaged, "unknown outcome makes the copy invalid");
+
+        let (tx, rx) = oneshot::channel();
+        st.start(1, 9, Pending { waiter: Some(tx), ..pending(OpKind::Delete, 0) }, MaToCs::Nop);
+        st.expire(later, std::time::Duration::ZERO, std::time::Duration::ZERO);
+        assert_eq!(st.pending.len(), 1, "a live waiter times out by itself");
+        drop(rx);
+        st.expire(later, std::time::Duration::ZERO, std::time::Duration::ZERO);
+        assert!(st.pending.is_empty(), "an abandoned waiter's command expires");
     }
 }
