@@ -115,7 +115,8 @@ pub(crate) fn decide(facts: &ChunkFacts, loads: &mut [Load], limits: &Limits, rn
     if cat.locked || facts.copies.iter().any(|c| c.busy) || facts.replicating {
         return out;
     }
-    let goal = cat.goal as usize;
+    // A chunk the catalog knows keeps a copy whatever its goal says.
+    let goal = (cat.goal as usize).max(1);
     let regular: Vec<CsId> = valid.iter().filter(|c| !c.on_removal_disk).map(|c| c.cs).collect();
     if regular.len() > goal {
         for cs in pick_surplus(loads, &regular, regular.len() - goal) {
@@ -203,6 +204,13 @@ mod tests {
         let mut l = loads(3);
         let acts = run(&facts(vec![copy(1, 2), copy(2, 2), copy(3, 2)], 2, 1, false), &mut l);
         assert_eq!(acts, vec![Action::Delete { cs: 3, version: 2 }, Action::Delete { cs: 2, version: 2 }]);
+    }
+
+    #[test]
+    fn goal_zero_still_keeps_one_copy() {
+        let mut l = loads(2);
+        let acts = run(&facts(vec![copy(1, 2), copy(2, 2)], 2, 0, false), &mut l);
+        assert_eq!(acts, vec![Action::Delete { cs: 2, version: 2 }]);
     }
 
     #[test]
