@@ -32,6 +32,7 @@ fn restart_shape_then_new_chunks_labels_and_space() {
     let mut cs = FakeCs::connect(m.port, 9500);
     cs.send(&begin(9500, 0, space(0, 0)));
     assert!(matches!(cs.recv(), Some(MaToCs::Ack(_))));
+    assert!(!m.cluster.stable(), "a chunk list is still due");
     cs.send(&CsToMa::Labels(0b101));
     cs.send(&CsToMa::RegisterEnd);
     cs.send(&CsToMa::ChunkNew(vec![(1, 1), (2, 3 | VERSION_ON_REMOVED_DISK)]));

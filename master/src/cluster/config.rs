@@ -116,6 +116,43 @@ impl ClusterConfig {
     }
 }
 
+impl ClusterConfig {
+    /// Applies one `mfsmaster.cfg` line. `Ok(false)`: the key is not one of
+    /// the cluster's (the caller's other sections may want it). `Err` says
+    /// what is wrong with the value, for the caller's config error.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+            value.trim().parse().map_err(|_| format!("{key}: '{value}' is not a number"))
+        }
+        let secs = |v: &str| num::<u64>(key, v).map(Duration::from_secs);
+        let rep = |v: &str| RepLimit::parse(v).ok_or_else(|| format!("{key}: '{v}' is not N or A,B,C,D"));
+        match key {
+            "CHUNKS_LOOP_MAX_CPS" => self.loop_max_cps = num::<u32>(key, value)?.max(1),
+            // MooseFS raises shorter passes to a minute.
+            "CHUNKS_LOOP_MIN_TIME" => self.loop_min_time = secs(value)?.max(Duration::from_secs(60)),
+            "CHUNKS_SOFT_DEL_LIMIT" => self.soft_del_limit = num::<u32>(key, value)?.max(1),
+            "CHUNKS_HARD_DEL_LIMIT" => self.hard_del_limit = num::<u32>(key, value)?.max(1),
+            "CHUNKS_WRITE_REP_LIMIT" => self.write_rep_limit = rep(value)?,
+            "CHUNKS_READ_REP_LIMIT" => self.read_rep_limit = rep(value)?,
+            "REPLICATIONS_DELAY_INIT" => self.replications_delay_init = secs(value)?,
+            "REPLICATIONS_DELAY_DISCONNECT" => self.replications_delay_disconnect = secs(value)?,
+            "ACCEPTABLE_PERCENTAGE_DIFFERENCE" => {
+                let pct = num::<f64>(key, value)?;
+                if !(0.0..=100.0).contains(&pct) {
+                    return Err(format!("{key}: {pct} is not a percentage"));
+                }
+                self.acceptable_percentage_difference = pct;
+            }
+            "AUTH_CODE" => self.auth_code = Some(value.to_string()).filter(|v| !v.is_empty()),
+            "MATOCS_TIMEOUT" => self.link_timeout = secs(value)?.max(Duration::from_secs(10)),
+            _ => return Ok(false),
+        }
+        // As MooseFS: the hard limit is never below the soft one.
+        self.hard_del_limit = self.hard_del_limit.max(self.soft_del_limit);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +166,23 @@ mod tests {
         );
         assert_eq!(RepLimit::parse("1,2"), None);
         assert_eq!(RepLimit::parse("x"), None);
+    }
+
+    #[test]
+    fn mfsmaster_cfg_keys_apply_with_moosefs_bounds() {
+        let mut c = ClusterConfig::default();
+        assert_eq!(c.apply("CHUNKS_LOOP_MIN_TIME", "5"), Ok(true));
+        assert_eq!(c.loop_min_time, Duration::from_secs(60));
+        assert_eq!(c.apply("CHUNKS_SOFT_DEL_LIMIT", "40"), Ok(true));
+        assert_eq!(c.hard_del_limit, 40, "hard follows soft up");
+        assert_eq!(c.apply("CHUNKS_WRITE_REP_LIMIT", "3"), Ok(true));
+        assert_eq!(c.write_rep_limit.undergoal, 3);
+        assert_eq!(c.apply("AUTH_CODE", "a#b"), Ok(true));
+        assert_eq!(c.auth_code.as_deref(), Some("a#b"));
+        assert_eq!(c.apply("MATOCS_TIMEOUT", "2"), Ok(true));
+        assert_eq!(c.link_timeout, Duration::from_secs(10));
+        assert_eq!(c.apply("DATA_PATH", "/x"), Ok(false));
+        assert!(c.apply("REPLICATIONS_DELAY_INIT", "soon").is_err());
+        assert!(c.apply("ACCEPTABLE_PERCENTAGE_DIFFERENCE", "150").is_err());
     }
 }

@@ -32,6 +32,9 @@ use tokio::sync::oneshot;
 pub use config::{ClusterConfig, RepLimit};
 use state::{OpKind, Pending, State};
 
+/// How long after start the cluster counts as unstable (see [`Cluster::stable`]).
+pub const STARTUP_UNSTABLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A chunkserver's id, given by this master in the registration answer.
 pub type CsId = u16;
 
@@ -407,6 +410,15 @@ impl Cluster {
             .collect();
         out.sort_by_key(|s| s.csid);
         out
+    }
+
+    /// False while the set of copies may still grow: the first
+    /// [`STARTUP_UNSTABLE`] after start, or while a server's chunk list is
+    /// still arriving. MooseFS then refuses writes to chunks with fewer
+    /// valid copies than their goal (`EAGAIN`), so a copy that is about to
+    /// be reported is not left behind at an old version.
+    pub fn stable(&self) -> bool {
+        self.started.elapsed() >= STARTUP_UNSTABLE && self.lock().servers.values().all(|s| s.registered)
     }
 
     /// Total and available bytes over all connected servers (regular disks).
