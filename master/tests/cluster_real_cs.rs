@@ -59,7 +59,19 @@ fn chunkserver(
     master_port: u16,
     real: bool,
 ) -> (Daemon, ChunkserverFiles) {
-    let files = write_chunkserver(&dir.join(name), ns.addr(), port, ns.addr(), master_port, &[]);
+    chunkserver_with(ns, dir, name, port, master_port, real, &[])
+}
+
+fn chunkserver_with(
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    port: u16,
+    master_port: u16,
+    real: bool,
+    extra: &[(String, String)],
+) -> (Daemon, ChunkserverFiles) {
+    let files = write_chunkserver(&dir.join(name), ns.addr(), port, ns.addr(), master_port, extra);
     let (program, args) = if real {
         (
             tool_path("mfschunkserver"),
@@ -114,4 +126,24 @@ fn real_and_elkfs_chunkservers_serve_the_master() {
     catalog.remove(1);
     master.cluster.release(1);
     wait_versions(&both, 1, &[vec![], vec![]]);
+}
+
+#[test]
+fn real_chunkserver_answers_the_auth_challenge() {
+    require_root();
+    require_tools(&["mfschunkserver", "nsenter", "ip"]);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let ns = Netns::new();
+    let listener = listen_in(&ns, ns.addr());
+    let config = ClusterConfig { auth_code: Some("open sesame".into()), ..ClusterConfig::test_min() };
+    let master = Master::start_on(listener, Arc::new(TestCatalog::default()), false, config);
+    let good = [("AUTH_CODE".to_string(), "open sesame".to_string())];
+    let bad = [("AUTH_CODE".to_string(), "open barley".to_string())];
+    let (_good, _) = chunkserver_with(&ns, dir.path(), "good", 9422, master.port, true, &good);
+    let (_bad, _) = chunkserver_with(&ns, dir.path(), "bad", 9423, master.port, true, &bad);
+    master.wait_registered(1);
+    std::thread::sleep(Duration::from_secs(2));
+    let servers = master.cluster.servers();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0].addr.port, 9422);
 }
