@@ -181,3 +181,31 @@ fn garbage_closes_only_that_connection() {
     assert_eq!(master.rt.block_on(master.cluster.create_chunk(20, 1, 1)), Ok(()));
     wait_on_disk(&[&cs[0]], 20, 1, 1);
 }
+
+#[test]
+fn locations_take_a_chained_write_and_replicas_carry_the_data() {
+    let (_dir, master, mut cs) = setup(3, true);
+    master.catalog.set(9, 1, 2, false);
+    assert_eq!(master.rt.block_on(master.cluster.create_chunk(9, 1, 2)), Ok(()));
+    let all: Vec<&Cs> = cs.iter().collect();
+    wait_on_disk(&all, 9, 1, 2);
+    let locs = master.cluster.locations(9, 1);
+    assert_eq!(locs.len(), 2);
+    master.catalog.set(9, 1, 2, true);
+    support::data::write_blocks(locs[0].addr, vec![locs[1].addr], 9, 1, 3, 7);
+    master.catalog.set(9, 1, 2, false);
+    let sum = support::data::checksum(locs[0].addr, 9, 1);
+    assert_eq!(support::data::checksum(locs[1].addr, 9, 1), sum, "both copies of the chain hold the data");
+
+    let gone = cs.iter().position(|s| s.port == locs[1].addr.port).unwrap();
+    cs[gone].kill();
+    let rest: Vec<&Cs> = cs.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, s)| s).collect();
+    wait_on_disk(&rest, 9, 1, 2);
+    wait("the replication to be answered", LIMIT, || {
+        let n = master.cluster.locations(9, 1).len();
+        (n == 2).then_some(()).ok_or(format!("{n}"))
+    });
+    let fresh = rest.iter().find(|s| s.port != locs[0].addr.port).unwrap();
+    let fresh_addr = elkfs_proto::Addr::new(LOCALHOST, fresh.port);
+    assert_eq!(support::data::checksum(fresh_addr, 9, 1), sum, "the replica holds the same data");
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use elkfs_harness::moosefs::{chunk_files_in, write_chunkserver, ChunkserverFiles};
 use elkfs_master::cluster::{Catalog, CatalogChunk, Cluster, ClusterConfig};
 
+pub mod data;
 pub mod fake;
 
 pub const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
