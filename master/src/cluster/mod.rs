@@ -180,7 +180,11 @@ impl Cluster {
                 Ok(Err(_)) => Status::DISCONNECTED,
                 Err(_) => {
                     let mut st = self.lock();
-                    let same = st.pending.get(&(cs, chunk)).is_some_and(|p| p.kind == kind);
+                    // Ours: our receiver is gone now, so its sender is closed.
+                    let same = st
+                        .pending
+                        .get(&(cs, chunk))
+                        .is_some_and(|p| p.kind == kind && p.waiter.as_ref().is_some_and(|w| w.is_closed()));
                     if same {
                         st.finish(cs, chunk, |_| true, Status::NOTDONE);
                     }
