@@ -4,8 +4,9 @@
 //! of one batch, before any reply has come back.
 //!
 //! Rules, in order: a released chunk loses every copy; a chunk the catalog
-//! does not know loses every copy once it has been unknown for a while; a
-//! copy one version behind a locked chunk is brought forward; invalid copies
+//! does not know loses every copy once it has been unknown for a while;
+//! copies one version behind a locked chunk with no current copy are
+//! brought forward (a write was cut off by a master restart); invalid copies
 //! (damaged, wrong version) are deleted, but only while a valid copy
 //! exists, so the last copies are never deleted; locked or busy chunks get
 //! nothing more; surplus copies are deleted from the fullest servers; a
@@ -103,7 +104,11 @@ pub(crate) fn decide(facts: &ChunkFacts, loads: &mut [Load], limits: &Limits, rn
         return out;
     };
     let valid: Vec<&CopyView> = facts.copies.iter().filter(|c| c.version == cat.version && !c.damaged).collect();
-    let behind = |c: &CopyView| cat.locked && cat.version > 1 && c.version == cat.version - 1 && !c.damaged;
+    // Only while no copy is at the catalog's version: then no write can
+    // have reached any copy since the bump, and the old copies hold the
+    // newest data. Once one copy is current, older ones are merely stale.
+    let behind =
+        |c: &CopyView| valid.is_empty() && cat.locked && cat.version > 1 && c.version == cat.version - 1 && !c.damaged;
     for c in idle().filter(|c| behind(c)) {
         out.push(Action::SetVersion { cs: c.cs, from: c.version, to: cat.version });
     }
@@ -227,8 +232,11 @@ mod tests {
     #[test]
     fn locked_chunk_brings_the_previous_version_forward_and_waits() {
         let mut l = loads(3);
+        let acts = run(&facts(vec![copy(1, 6), copy(2, 6), copy(3, 5)], 7, 3, true), &mut l);
+        let forward = |cs| Action::SetVersion { cs, from: 6, to: 7 };
+        assert_eq!(acts, vec![forward(1), forward(2)], "the older copy is kept, not deleted");
         let acts = run(&facts(vec![copy(1, 6), copy(2, 7)], 7, 3, true), &mut l);
-        assert_eq!(acts, vec![Action::SetVersion { cs: 1, from: 6, to: 7 }]);
+        assert_eq!(acts, vec![Action::Delete { cs: 1, version: 0 }], "one copy is current: the other is stale");
         let acts = run(&facts(vec![copy(1, 6)], 7, 1, false), &mut l);
         assert!(acts.is_empty(), "unlocked: a lone stale copy is kept, not renumbered");
     }
