@@ -41,8 +41,6 @@ pub struct MasterConfig {
     pub ml_listen: (String, u16),
     pub cs_listen: (String, u16),
     pub cl_listen: (String, u16),
-    /// `MATOCS_TIMEOUT`: a chunkserver silent this long is disconnected.
-    pub cs_timeout: Duration,
     /// `SESSION_SUSTAIN_TIME`: how long a disconnected client's session is
     /// kept for it to come back.
     pub session_sustain: Duration,
@@ -65,7 +63,6 @@ impl Default for MasterConfig {
             ml_listen: ("*".into(), 9419),
             cs_listen: ("*".into(), 9420),
             cl_listen: ("*".into(), 9421),
-            cs_timeout: Duration::from_secs(10),
             session_sustain: Duration::from_secs(86_400),
             cluster: ClusterConfig::default(),
         }
@@ -134,7 +131,6 @@ impl MasterConfig {
             "MATOCS_LISTEN_PORT" => self.cs_listen.1 = int(value, 0..=65535)?,
             "MATOCL_LISTEN_HOST" => self.cl_listen.0 = listen_host(value)?,
             "MATOCL_LISTEN_PORT" => self.cl_listen.1 = int(value, 0..=65535)?,
-            "MATOCS_TIMEOUT" => self.cs_timeout = secs(value, 1..=65_535)?,
             "SESSION_SUSTAIN_TIME" => self.session_sustain = secs(value, 0..=86_400 * 365)?,
             _ if ACCEPTED_UNUSED.contains(&key) => {}
             _ => return self.cluster.apply(key, value),

@@ -121,30 +121,26 @@ impl ClusterConfig {
     /// the cluster's (the caller's other sections may want it). `Err` says
     /// what is wrong with the value, for the caller's config error.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-            value.trim().parse().map_err(|_| format!("{key}: '{value}' is not a number"))
-        }
-        let secs = |v: &str| num::<u64>(key, v).map(Duration::from_secs);
-        let rep = |v: &str| RepLimit::parse(v).ok_or_else(|| format!("{key}: '{v}' is not N or A,B,C,D"));
+        use elkfs_daemon::cfgfile::{decimal, flag, int, non_empty, secs};
+        let rep = |v: &str| RepLimit::parse(v).ok_or_else(|| format!("'{v}' is not N or A,B,C,D"));
+        let forever = i64::from(u32::MAX);
         match key {
-            "CHUNKS_LOOP_MAX_CPS" => self.loop_max_cps = num::<u32>(key, value)?.max(1),
-            // MooseFS raises shorter passes to a minute.
-            "CHUNKS_LOOP_MIN_TIME" => self.loop_min_time = secs(value)?.max(Duration::from_secs(60)),
-            "CHUNKS_SOFT_DEL_LIMIT" => self.soft_del_limit = num::<u32>(key, value)?.max(1),
-            "CHUNKS_HARD_DEL_LIMIT" => self.hard_del_limit = num::<u32>(key, value)?.max(1),
+            "CHUNKS_LOOP_MAX_CPS" => self.loop_max_cps = int(value, 1..=10_000_000)?,
+            // MooseFS raises shorter passes to a minute; elkfs takes what it
+            // is told (tests want repairs within seconds).
+            "CHUNKS_LOOP_MIN_TIME" => self.loop_min_time = secs(value, 1..=forever)?,
+            "CHUNKS_SOFT_DEL_LIMIT" => self.soft_del_limit = int(value, 1..=100_000)?,
+            "CHUNKS_HARD_DEL_LIMIT" => self.hard_del_limit = int(value, 1..=100_000)?,
             "CHUNKS_WRITE_REP_LIMIT" => self.write_rep_limit = rep(value)?,
             "CHUNKS_READ_REP_LIMIT" => self.read_rep_limit = rep(value)?,
-            "REPLICATIONS_DELAY_INIT" => self.replications_delay_init = secs(value)?,
-            "REPLICATIONS_DELAY_DISCONNECT" => self.replications_delay_disconnect = secs(value)?,
-            "ACCEPTABLE_PERCENTAGE_DIFFERENCE" => {
-                let pct = num::<f64>(key, value)?;
-                if !(0.0..=100.0).contains(&pct) {
-                    return Err(format!("{key}: {pct} is not a percentage"));
-                }
-                self.acceptable_percentage_difference = pct;
-            }
-            "AUTH_CODE" => self.auth_code = Some(value.to_string()).filter(|v| !v.is_empty()),
-            "MATOCS_TIMEOUT" => self.link_timeout = secs(value)?.max(Duration::from_secs(10)),
+            "REPLICATIONS_DELAY_INIT" => self.replications_delay_init = secs(value, 0..=forever)?,
+            "REPLICATIONS_DELAY_DISCONNECT" => self.replications_delay_disconnect = secs(value, 0..=forever)?,
+            "ACCEPTABLE_PERCENTAGE_DIFFERENCE" => self.acceptable_percentage_difference = decimal(value, 0.0..=100.0)?,
+            "AUTH_CODE" => self.auth_code = non_empty(value),
+            "MATOCS_TIMEOUT" => self.link_timeout = secs(value, 10..=65_535)?,
+            // elkfs: MooseFS refuses chunkservers on 127.0.0.0/8; a one-host
+            // cluster (`elkfs local`) needs them.
+            "CHUNKSERVERS_ON_LOOPBACK" => self.allow_loopback = flag(value)?,
             _ => return Ok(false),
         }
         // As MooseFS: the hard limit is never below the soft one.
@@ -169,18 +165,20 @@ mod tests {
     }
 
     #[test]
-    fn mfsmaster_cfg_keys_apply_with_moosefs_bounds() {
+    fn mfsmaster_cfg_keys_apply_with_bounds() {
         let mut c = ClusterConfig::default();
         assert_eq!(c.apply("CHUNKS_LOOP_MIN_TIME", "5"), Ok(true));
-        assert_eq!(c.loop_min_time, Duration::from_secs(60));
+        assert_eq!(c.loop_min_time, Duration::from_secs(5));
+        assert!(c.apply("CHUNKS_LOOP_MIN_TIME", "0").is_err());
         assert_eq!(c.apply("CHUNKS_SOFT_DEL_LIMIT", "40"), Ok(true));
         assert_eq!(c.hard_del_limit, 40, "hard follows soft up");
         assert_eq!(c.apply("CHUNKS_WRITE_REP_LIMIT", "3"), Ok(true));
         assert_eq!(c.write_rep_limit.undergoal, 3);
         assert_eq!(c.apply("AUTH_CODE", "a#b"), Ok(true));
         assert_eq!(c.auth_code.as_deref(), Some("a#b"));
-        assert_eq!(c.apply("MATOCS_TIMEOUT", "2"), Ok(true));
-        assert_eq!(c.link_timeout, Duration::from_secs(10));
+        assert!(c.apply("MATOCS_TIMEOUT", "2").is_err());
+        assert_eq!(c.apply("CHUNKSERVERS_ON_LOOPBACK", "1"), Ok(true));
+        assert!(c.allow_loopback);
         assert_eq!(c.apply("DATA_PATH", "/x"), Ok(false));
         assert!(c.apply("REPLICATIONS_DELAY_INIT", "soon").is_err());
         assert!(c.apply("ACCEPTABLE_PERCENTAGE_DIFFERENCE", "150").is_err());
