@@ -7,5 +7,6 @@
 //! [`cluster`] is the volatile view of chunkservers and the copies they hold.
 
 pub mod error;
+pub mod meta;
 
 pub use error::{Error, Result};
