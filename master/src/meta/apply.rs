@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::compact::ChunkList;
 use super::node::{Body, Dir, Inode, Node, NodeType, CHUNK_SIZE};
 use super::record::{Op, Record, SetMode};
 use super::{ChunkInfo, Counts, Meta, Session, TrashEntry};
@@ -17,7 +18,7 @@ impl Meta {
         match &rec.op {
             Op::Create { parent, name, kind, mode, uid, gid, rdev, inode } => {
                 let body = match kind {
-                    NodeType::File => Body::File { length: 0, chunks: Vec::new() },
+                    NodeType::File => Body::File { length: 0, chunks: ChunkList::default() },
                     NodeType::Dir => Body::Dir(Box::new(Dir { parent: *parent, name: name.as_slice().into(), entries: BTreeMap::new() })),
                     NodeType::Symlink => return Err("symlink through CREATE".into()),
                     NodeType::BlockDev | NodeType::CharDev => Body::Dev(*rdev),
@@ -82,8 +83,7 @@ impl Meta {
                     return Err(format!("ROLLBACK of chunk {chunk}, slot holds {slot}"));
                 }
                 if let Body::File { chunks, .. } = &mut self.node_mut(*inode).body {
-                    chunks[*index as usize] = 0;
-                    trim_holes(chunks);
+                    chunks.set(*index as usize, 0);
                 }
                 self.release_chunk(*chunk);
                 Ok(Counts::default())
@@ -124,7 +124,7 @@ impl Meta {
                     return Err(format!("PURGE of inode {inode}, not in the trash"));
                 }
                 self.trash.remove(inode);
-                self.free_node(*inode);
+                self.free_node(*inode, ts);
                 Ok(Counts::default())
             }
             Op::Session { id, root, info, root_path } => {
@@ -200,8 +200,8 @@ impl Meta {
         body: Body,
     ) -> Applied {
         self.check_free_name(parent, name)?;
-        if inode <= super::ROOT || self.nodes.contains_key(&inode) {
-            return Err(format!("inode {inode} in use"));
+        if inode != self.next_inode && !self.nodes.take_free_peek(inode) {
+            return Err(format!("inode {inode} is neither the next nor the oldest free number"));
         }
         let p = self.live_node(parent)?;
         let node = Node {
@@ -217,8 +217,10 @@ impl Meta {
             trashtime: p.trashtime,
             body,
         };
+        if !self.nodes.take_free(inode) {
+            self.next_inode += 1;
+        }
         self.nodes.insert(inode, node);
-        self.next_inode = self.next_inode.max(inode.wrapping_add(1));
         self.insert_entry(ts, parent, name, inode);
         Ok(Counts::default())
     }
@@ -257,7 +259,7 @@ impl Meta {
         let node = self.node_mut(inode);
         if node.kind == NodeType::Dir {
             self.node_mut(parent).nlink -= 1;
-            self.free_node(inode);
+            self.free_node(inode, ts);
             return;
         }
         node.nlink -= 1;
@@ -268,7 +270,7 @@ impl Meta {
         if node.kind == NodeType::File && node.trashtime > 0 {
             self.trash.insert(inode, TrashEntry { path: path.into_boxed_slice() });
         } else {
-            self.free_node(inode);
+            self.free_node(inode, ts);
         }
     }
 
@@ -286,8 +288,8 @@ impl Meta {
         parts.join(&b'/')
     }
 
-    fn free_node(&mut self, inode: Inode) {
-        if let Some(node) = self.nodes.remove(&inode) {
+    fn free_node(&mut self, inode: Inode, ts: u32) {
+        if let Some(node) = self.nodes.remove(&inode, ts) {
             for &c in node.chunks() {
                 if c != 0 {
                     self.release_chunk(c);
@@ -362,7 +364,7 @@ impl Meta {
 
     fn file_slot(&self, inode: Inode, index: u32) -> Result<u64, String> {
         match &self.live_node(inode)?.body {
-            Body::File { chunks, .. } => Ok(chunks.get(index as usize).copied().unwrap_or(0)),
+            Body::File { chunks, .. } => Ok(chunks.get(index as usize)),
             _ => Err(format!("inode {inode} is not a file")),
         }
     }
@@ -388,11 +390,7 @@ impl Meta {
             info.locked_until = locked_until;
         }
         if let Body::File { length, chunks } = &mut self.node_mut(inode).body {
-            let i = index as usize;
-            if chunks.len() <= i {
-                chunks.resize(i + 1, 0);
-            }
-            chunks[i] = chunk;
+            chunks.set(index as usize, chunk);
             *length = (*length).max(u64::from(index) * CHUNK_SIZE);
         }
         Ok(Counts::default())
@@ -405,8 +403,8 @@ impl Meta {
         };
         let changed = *length != new_length;
         let keep = new_length.div_ceil(CHUNK_SIZE) as usize;
-        let dropped: Vec<u64> = chunks.iter().skip(keep).copied().filter(|c| *c != 0).collect();
-        let boundary = boundary_chunk(chunks, new_length).filter(|_| changed);
+        let dropped: Vec<u64> = chunks.as_slice().iter().skip(keep).copied().filter(|c| *c != 0).collect();
+        let boundary = boundary_chunk(chunks.as_slice(), new_length).filter(|_| changed);
         if let Some(c) = boundary {
             self.chunks.get_mut(&c).ok_or("boundary chunk missing from the table")?.version += 1;
         }
@@ -414,7 +412,6 @@ impl Meta {
         if let Body::File { length, chunks } = &mut node.body {
             *length = new_length;
             chunks.truncate(keep);
-            trim_holes(chunks);
         }
         node.mtime = ts;
         node.ctime = ts;
@@ -463,13 +460,6 @@ pub(super) fn boundary_chunk(chunks: &[u64], length: u64) -> Option<u64> {
         return None;
     }
     chunks.get((length / CHUNK_SIZE) as usize).copied().filter(|c| *c != 0)
-}
-
-/// Drops trailing holes so a file's chunk list ends in a chunk.
-fn trim_holes(chunks: &mut Vec<u64>) {
-    while chunks.last() == Some(&0) {
-        chunks.pop();
-    }
 }
 
 fn update<T: PartialOrd + Copy>(field: &mut T, value: T, mode: SetMode) -> bool {

@@ -39,7 +39,7 @@ pub struct Truncated {
 impl Meta {
     fn file(&self, inode: Inode) -> Result<(u64, &[u64]), Status> {
         match &self.live(inode)?.body {
-            Body::File { length, chunks } => Ok((*length, chunks)),
+            Body::File { length, chunks } => Ok((*length, chunks.as_slice())),
             _ => Err(Status::EPERM),
         }
     }

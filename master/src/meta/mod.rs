@@ -23,11 +23,13 @@
 //! image; its format is described there).
 
 mod apply;
+mod compact;
 mod file;
 mod namespace;
 pub mod node;
 mod perm;
 mod read;
+mod table;
 pub mod record;
 pub mod snapshot;
 mod tree;
@@ -35,7 +37,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
@@ -45,6 +47,8 @@ pub use read::{DirEntry, DirStats, MetaStats};
 pub use record::{Op, Record, SetMode};
 
 use node::{Body, Dir, Node};
+use table::NodeTable;
+pub use table::INODE_REUSE_DELAY;
 
 /// Who asks and when. `uid` 0 bypasses permission checks, as root does in POSIX.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +119,7 @@ pub struct Meta {
     next_inode: Inode,
     next_chunk: u64,
     next_session: u32,
-    nodes: HashMap<Inode, Node>,
+    nodes: NodeTable,
     trash: BTreeMap<Inode, TrashEntry>,
     chunks: BTreeMap<u64, ChunkInfo>,
     sessions: BTreeMap<u32, Session>,
@@ -153,7 +157,7 @@ impl Meta {
             next_inode: ROOT + 1,
             next_chunk: 1,
             next_session: 1,
-            nodes: HashMap::new(),
+            nodes: NodeTable::default(),
             trash: BTreeMap::new(),
             chunks: BTreeMap::new(),
             sessions: BTreeMap::new(),

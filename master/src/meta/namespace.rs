@@ -26,10 +26,11 @@ impl Meta {
         if dir.entries.contains_key(name) {
             return Err(Status::EEXIST);
         }
-        if self.next_inode == 0 || self.next_inode == u32::MAX {
+        let inode = self.nodes.next_free(ctx.now, self.next_inode);
+        if inode == u32::MAX {
             return Err(Status::OUTOFMEMORY);
         }
-        Ok(self.next_inode)
+        Ok(inode)
     }
 
     /// The group of a new node: the directory's if it has the sgid bit (BSD

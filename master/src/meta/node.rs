@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use super::compact::{ChunkList, Name};
+
 pub type Inode = u32;
 
 /// The root directory; MooseFS's `MFS_ROOT_ID`.
@@ -61,13 +63,13 @@ pub struct Dir {
     /// This directory's name in `parent`, so a path is found without
     /// scanning the parents' entries (empty for the root).
     pub name: Box<[u8]>,
-    pub entries: BTreeMap<Box<[u8]>, Inode>,
+    pub entries: BTreeMap<Name, Inode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// `chunks[i]` is the chunk holding bytes `i*CHUNK_SIZE..`; 0 is a hole.
-    File { length: u64, chunks: Vec<u64> },
+    File { length: u64, chunks: ChunkList },
     Dir(Box<Dir>),
     Symlink(Box<[u8]>),
     /// Block and char devices: `major:16 minor:16`.
@@ -118,7 +120,7 @@ impl Node {
 
     pub fn chunks(&self) -> &[u64] {
         match &self.body {
-            Body::File { chunks, .. } => chunks,
+            Body::File { chunks, .. } => chunks.as_slice(),
             _ => &[],
         }
     }
@@ -258,5 +260,13 @@ mod tests {
         assert_eq!(&w[27..31], &0x0102_0003u32.to_be_bytes());
         assert_eq!(&w[31..35], &[0, 0, 0, 0]);
         assert_eq!(w[35], 0);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn node_sizes() {
+        println!("Node {} Body {}", std::mem::size_of::<super::Node>(), std::mem::size_of::<super::Body>());
     }
 }

@@ -69,7 +69,7 @@ impl Meta {
         out.push(DirEntry { name: b"..".to_vec(), inode: d.parent, kind: NodeType::Dir, attr: parent.attr() });
         for (name, &inode) in &d.entries {
             let n = self.live(inode)?;
-            out.push(DirEntry { name: name.to_vec(), inode, kind: n.kind, attr: n.attr() });
+            out.push(DirEntry { name: name.as_bytes().to_vec(), inode, kind: n.kind, attr: n.attr() });
         }
         Ok(out)
     }
@@ -85,14 +85,14 @@ impl Meta {
     /// enough for statfs at a few million files.
     pub fn stats(&self) -> MetaStats {
         let mut s = MetaStats { inodes: self.nodes.len() as u64, chunks: self.chunks.len() as u64, ..MetaStats::default() };
-        for (inode, n) in &self.nodes {
+        for (inode, n) in self.nodes.iter() {
             match n.kind {
                 NodeType::Dir => s.dirs += 1,
                 NodeType::File => s.files += 1,
                 _ => {}
             }
             s.total_length += n.length();
-            if self.trash.contains_key(inode) {
+            if self.trash.contains_key(&inode) {
                 s.trash_files += 1;
                 s.trash_bytes += n.length();
             }

@@ -11,6 +11,7 @@
 //! | metaid, metaversion | 8 + 8 |
 //! | next inode, next chunk id, next session id | 4 + 8 + 4 |
 //! | node count N, then N nodes in inode order | 4 + … |
+//! | free inode count, then `inode:32 freed_at:32` each, oldest first | 4 + 8·n |
 //! | trash count, then `inode:32 path:blob` each | 4 + … |
 //! | chunk count, then `id:64 version:32 goal:8 locked_until:32 refs:32` each | 8 + 21·n |
 //! | session count, then `id:32 root:32 created:32 info:blob root_path:blob` each | 4 + … |
@@ -30,8 +31,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 
+
 use crate::error::{Error, Result};
 
+use super::compact::{ChunkList, Name};
 use super::node::{Body, Dir, Inode, Node, NodeType, ROOT};
 use super::{ChunkInfo, Meta, Session, TrashEntry};
 
@@ -61,16 +64,19 @@ impl Meta {
         b.extend_from_slice(&self.next_inode.to_be_bytes());
         b.extend_from_slice(&self.next_chunk.to_be_bytes());
         b.extend_from_slice(&self.next_session.to_be_bytes());
-        let mut inodes: Vec<Inode> = self.nodes.keys().copied().collect();
-        inodes.sort_unstable();
-        b.extend_from_slice(&(inodes.len() as u32).to_be_bytes());
+        b.extend_from_slice(&(self.nodes.len() as u32).to_be_bytes());
         out.put(&b)?;
-        for inode in inodes {
+        for (inode, node) in self.nodes.iter() {
             b.clear();
-            encode_node(&mut b, inode, &self.nodes[&inode]);
+            encode_node(&mut b, inode, node);
             out.put(&b)?;
         }
         b.clear();
+        b.extend_from_slice(&(self.nodes.free_list().count() as u32).to_be_bytes());
+        for (inode, freed) in self.nodes.free_list() {
+            b.extend_from_slice(&inode.to_be_bytes());
+            b.extend_from_slice(&freed.to_be_bytes());
+        }
         b.extend_from_slice(&(self.trash.len() as u32).to_be_bytes());
         for (inode, t) in &self.trash {
             b.extend_from_slice(&inode.to_be_bytes());
@@ -124,16 +130,26 @@ impl Meta {
         meta.next_chunk = c.u64()?;
         meta.next_session = c.u32()?;
         let n = c.u32()?;
-        meta.nodes.reserve(n as usize);
-        let mut entries: Vec<(Inode, Vec<(Box<[u8]>, Inode)>)> = Vec::new();
+        let mut entries: Vec<(Inode, DirList)> = Vec::new();
         for _ in 0..n {
             let (inode, node, dir) = decode_node(&mut c)?;
+            if inode == 0 || inode >= meta.next_inode {
+                return Err(bad(&format!("inode {inode} beyond the next inode {}", meta.next_inode)));
+            }
             if meta.nodes.insert(inode, node).is_some() {
                 return Err(bad(&format!("inode {inode} twice")));
             }
             if let Some(d) = dir {
                 entries.push((inode, d));
             }
+        }
+        for _ in 0..c.u32()? {
+            let inode = c.u32()?;
+            let freed = c.u32()?;
+            if inode == 0 || inode >= meta.next_inode || meta.nodes.contains_key(&inode) {
+                return Err(bad(&format!("free inode {inode} in use or beyond the next inode")));
+            }
+            meta.nodes.push_free(inode, freed);
         }
         for _ in 0..c.u32()? {
             let inode = c.u32()?;
@@ -179,14 +195,15 @@ fn encode_node(b: &mut Vec<u8>, inode: Inode, n: &Node) {
     match &n.body {
         Body::File { length, chunks } => {
             b.extend_from_slice(&length.to_be_bytes());
-            b.extend_from_slice(&(chunks.len() as u32).to_be_bytes());
-            for c in chunks {
+            b.extend_from_slice(&(chunks.as_slice().len() as u32).to_be_bytes());
+            for c in chunks.as_slice() {
                 b.extend_from_slice(&c.to_be_bytes());
             }
         }
         Body::Dir(d) => {
             b.extend_from_slice(&(d.entries.len() as u32).to_be_bytes());
             for (name, child) in &d.entries {
+                let name = name.as_bytes();
                 assert!(name.len() <= super::NAME_MAX, "names are checked at creation");
                 b.push(name.len() as u8);
                 b.extend_from_slice(name);
@@ -199,7 +216,7 @@ fn encode_node(b: &mut Vec<u8>, inode: Inode, n: &Node) {
     }
 }
 
-type DirList = Vec<(Box<[u8]>, Inode)>;
+type DirList = Vec<(Name, Inode)>;
 
 fn decode_node(c: &mut Cursor) -> Result<(Inode, Node, Option<DirList>)> {
     let inode = c.u32()?;
@@ -220,14 +237,14 @@ fn decode_node(c: &mut Cursor) -> Result<(Inode, Node, Option<DirList>)> {
             for _ in 0..n {
                 chunks.push(c.u64()?);
             }
-            Body::File { length, chunks }
+            Body::File { length, chunks: ChunkList::from_vec(chunks) }
         }
         NodeType::Dir => {
             let n = c.u32()?;
             let mut list = Vec::new();
             for _ in 0..n {
                 let len = c.u8()? as usize;
-                let name = c.take(len)?.into();
+                let name = Name::from(c.take(len)?);
                 list.push((name, c.u32()?));
             }
             dir = Some(list);
@@ -247,7 +264,7 @@ fn link_dirs(meta: &mut Meta, entries: Vec<(Inode, DirList)>) -> Result<()> {
     if meta.nodes.get(&ROOT).and_then(Node::dir).is_none() {
         return Err(bad("no root directory"));
     }
-    let mut placed: HashMap<Inode, (Inode, Box<[u8]>)> = HashMap::new();
+    let mut placed: HashMap<Inode, (Inode, Name)> = HashMap::new();
     for (_, list) in &entries {
         for (_, child) in list {
             if !meta.nodes.contains_key(child) || *child == ROOT {
@@ -270,7 +287,7 @@ fn link_dirs(meta: &mut Meta, entries: Vec<(Inode, DirList)>) -> Result<()> {
     for (child, (parent, name)) in placed {
         if let Some(d) = meta.nodes.get_mut(&child).and_then(Node::dir_mut) {
             d.parent = parent;
-            d.name = name;
+            d.name = name.as_bytes().into();
         }
     }
     Ok(())
