@@ -19,7 +19,11 @@ impl Meta {
             Op::Create { parent, name, kind, mode, uid, gid, rdev, inode } => {
                 let body = match kind {
                     NodeType::File => Body::File { length: 0, chunks: ChunkList::default() },
-                    NodeType::Dir => Body::Dir(Box::new(Dir { parent: *parent, name: name.as_slice().into(), entries: BTreeMap::new() })),
+                    NodeType::Dir => Body::Dir(Box::new(Dir {
+                        parent: *parent,
+                        name: name.as_slice().into(),
+                        entries: BTreeMap::new(),
+                    })),
                     NodeType::Symlink => return Err("symlink through CREATE".into()),
                     NodeType::BlockDev | NodeType::CharDev => Body::Dev(*rdev),
                     NodeType::Fifo | NodeType::Socket => Body::Empty,
@@ -89,14 +93,14 @@ impl Meta {
                 Ok(Counts::default())
             }
             Op::WriteEnd { inode, chunk, length } => {
-                self.live_node(*inode)?;
+                if self.live_node(*inode)?.kind != NodeType::File {
+                    return Err("WRITEEND on a non-file".into());
+                }
                 let info = self.chunks.get_mut(chunk).ok_or("WRITEEND of an unknown chunk")?;
                 info.locked_until = 0;
                 let node = self.node_mut(*inode);
                 if let Body::File { length: len, .. } = &mut node.body {
                     *len = (*len).max(*length);
-                } else {
-                    return Err("WRITEEND on a non-file".into());
                 }
                 node.mtime = ts;
                 node.ctime = ts;
@@ -115,9 +119,8 @@ impl Meta {
             }
             Op::SetTrashTime { inode, trashtime, recursive, mode, uid } => {
                 self.live_node(*inode)?;
-                Ok(self.set_tree(ts, *inode, *recursive, *uid, &mut |node| {
-                    update(&mut node.trashtime, *trashtime, *mode)
-                }))
+                Ok(self
+                    .set_tree(ts, *inode, *recursive, *uid, &mut |node| update(&mut node.trashtime, *trashtime, *mode)))
             }
             Op::Purge { inode } => {
                 if !self.trash.contains_key(inode) {
@@ -423,7 +426,14 @@ impl Meta {
 
     /// Applies `change` to `inode` and, if `recursive`, to everything below
     /// it; nodes `uid` (unless root) does not own are left alone and counted.
-    fn set_tree(&mut self, ts: u32, inode: Inode, recursive: bool, uid: u32, change: &mut dyn FnMut(&mut Node) -> bool) -> Counts {
+    fn set_tree(
+        &mut self,
+        ts: u32,
+        inode: Inode,
+        recursive: bool,
+        uid: u32,
+        change: &mut dyn FnMut(&mut Node) -> bool,
+    ) -> Counts {
         let mut counts = Counts::default();
         let mut todo = vec![inode];
         while let Some(i) = todo.pop() {
@@ -456,7 +466,7 @@ impl Meta {
 /// The chunk holding the last byte of a file of `length`, when `length`
 /// ends inside a chunk (not on a border) and that chunk is not a hole.
 pub(super) fn boundary_chunk(chunks: &[u64], length: u64) -> Option<u64> {
-    if length % CHUNK_SIZE == 0 {
+    if length.is_multiple_of(CHUNK_SIZE) {
         return None;
     }
     chunks.get((length / CHUNK_SIZE) as usize).copied().filter(|c| *c != 0)

@@ -29,9 +29,9 @@ mod namespace;
 pub mod node;
 mod perm;
 mod read;
-mod table;
 pub mod record;
 pub mod snapshot;
+mod table;
 mod tree;
 
 #[cfg(test)]

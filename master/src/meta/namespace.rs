@@ -87,7 +87,8 @@ impl Meta {
         if copysgid && self.live(parent)?.mode & SGID != 0 {
             mode |= SGID;
         }
-        let op = Op::Create { parent, name: name.to_vec(), kind: NodeType::Dir, mode, uid: ctx.uid, gid, rdev: 0, inode };
+        let op =
+            Op::Create { parent, name: name.to_vec(), kind: NodeType::Dir, mode, uid: ctx.uid, gid, rdev: 0, inode };
         self.commit(ctx.now, op);
         Ok(self.created(inode))
     }
@@ -193,13 +194,7 @@ impl Meta {
         if moving_dir && src_parent != dst_parent {
             check(ctx, node, W)?;
         }
-        let op = Op::Rename {
-            src_parent,
-            src_name: src_name.to_vec(),
-            dst_parent,
-            dst_name: dst_name.to_vec(),
-            inode,
-        };
+        let op = Op::Rename { src_parent, src_name: src_name.to_vec(), dst_parent, dst_name: dst_name.to_vec(), inode };
         self.commit(ctx.now, op);
         Ok(self.created(inode))
     }
@@ -233,7 +228,7 @@ impl Meta {
             new.1 = uid;
         }
         if setmask & SET_GID != 0 && gid != node.gid {
-            if !root && !(ctx.uid == node.uid && ctx.in_group(gid)) {
+            if !(root || (ctx.uid == node.uid && ctx.in_group(gid))) {
                 return Err(Status::EPERM);
             }
             new.2 = gid;

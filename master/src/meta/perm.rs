@@ -59,7 +59,12 @@ pub fn check_sticky(ctx: &Ctx, dir: &Node, entry: &Node) -> Result<(), Status> {
 /// A name a directory entry may have. MooseFS has no ENAMETOOLONG code;
 /// an over-long name is EINVAL like every other bad name.
 pub fn check_name(name: &[u8]) -> Result<(), Status> {
-    if name.is_empty() || name.len() > NAME_MAX || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    if name.is_empty()
+        || name.len() > NAME_MAX
+        || name == b"."
+        || name == b".."
+        || name.contains(&b'/')
+        || name.contains(&0)
     {
         return Err(Status::EINVAL);
     }

@@ -84,7 +84,8 @@ impl Meta {
     /// Totals over the whole file system; a scan of every inode, cheap
     /// enough for statfs at a few million files.
     pub fn stats(&self) -> MetaStats {
-        let mut s = MetaStats { inodes: self.nodes.len() as u64, chunks: self.chunks.len() as u64, ..MetaStats::default() };
+        let mut s =
+            MetaStats { inodes: self.nodes.len() as u64, chunks: self.chunks.len() as u64, ..MetaStats::default() };
         for (inode, n) in self.nodes.iter() {
             match n.kind {
                 NodeType::Dir => s.dirs += 1,

@@ -51,33 +51,114 @@ impl SetMode {
 pub enum Op {
     /// A new node of any kind but symlink; `mode`/`gid` are final (umask
     /// and sgid inheritance already applied).
-    Create { parent: Inode, name: Vec<u8>, kind: NodeType, mode: u16, uid: u32, gid: u32, rdev: u32, inode: Inode },
-    Symlink { parent: Inode, name: Vec<u8>, target: Vec<u8>, uid: u32, gid: u32, inode: Inode },
-    Link { inode: Inode, parent: Inode, name: Vec<u8> },
+    Create {
+        parent: Inode,
+        name: Vec<u8>,
+        kind: NodeType,
+        mode: u16,
+        uid: u32,
+        gid: u32,
+        rdev: u32,
+        inode: Inode,
+    },
+    Symlink {
+        parent: Inode,
+        name: Vec<u8>,
+        target: Vec<u8>,
+        uid: u32,
+        gid: u32,
+        inode: Inode,
+    },
+    Link {
+        inode: Inode,
+        parent: Inode,
+        name: Vec<u8>,
+    },
     /// Removes a non-directory entry; the last link goes to the trash or away.
-    Unlink { parent: Inode, name: Vec<u8>, inode: Inode },
-    Rmdir { parent: Inode, name: Vec<u8>, inode: Inode },
+    Unlink {
+        parent: Inode,
+        name: Vec<u8>,
+        inode: Inode,
+    },
+    Rmdir {
+        parent: Inode,
+        name: Vec<u8>,
+        inode: Inode,
+    },
     /// Moves an entry; an existing destination is removed as `Unlink`/`Rmdir` would.
-    Rename { src_parent: Inode, src_name: Vec<u8>, dst_parent: Inode, dst_name: Vec<u8>, inode: Inode },
+    Rename {
+        src_parent: Inode,
+        src_name: Vec<u8>,
+        dst_parent: Inode,
+        dst_name: Vec<u8>,
+        inode: Inode,
+    },
     /// Final attribute values after a setattr.
-    Attr { inode: Inode, mode: u16, uid: u32, gid: u32, atime: u32, mtime: u32 },
+    Attr {
+        inode: Inode,
+        mode: u16,
+        uid: u32,
+        gid: u32,
+        atime: u32,
+        mtime: u32,
+    },
     /// New file length; chunks wholly past it are dropped and the chunk
     /// holding the new end (if any, and the end is not on a chunk border)
     /// gets version + 1.
-    Truncate { inode: Inode, length: u64 },
+    Truncate {
+        inode: Inode,
+        length: u64,
+    },
     /// A writer takes chunk `index` of a file: a new chunk (`version` 1,
     /// the slot was a hole) or a version bump; locked until `locked_until`.
-    Write { inode: Inode, index: u32, chunk: u64, version: u32, locked_until: u32 },
+    Write {
+        inode: Inode,
+        index: u32,
+        chunk: u64,
+        version: u32,
+        locked_until: u32,
+    },
     /// Undoes a `Write` that created a chunk no chunkserver holds.
-    Rollback { inode: Inode, index: u32, chunk: u64 },
-    WriteEnd { inode: Inode, chunk: u64, length: u64 },
-    Unlock { chunk: u64 },
-    SetGoal { inode: Inode, goal: u8, recursive: bool, mode: SetMode, uid: u32 },
-    SetTrashTime { inode: Inode, trashtime: u32, recursive: bool, mode: SetMode, uid: u32 },
+    Rollback {
+        inode: Inode,
+        index: u32,
+        chunk: u64,
+    },
+    WriteEnd {
+        inode: Inode,
+        chunk: u64,
+        length: u64,
+    },
+    Unlock {
+        chunk: u64,
+    },
+    SetGoal {
+        inode: Inode,
+        goal: u8,
+        recursive: bool,
+        mode: SetMode,
+        uid: u32,
+    },
+    SetTrashTime {
+        inode: Inode,
+        trashtime: u32,
+        recursive: bool,
+        mode: SetMode,
+        uid: u32,
+    },
     /// Removes a trashed file for good.
-    Purge { inode: Inode },
-    Session { id: u32, root: Inode, info: Vec<u8>, root_path: Vec<u8> },
-    CloseSession { id: u32 },
+    Purge {
+        inode: Inode,
+    },
+    Session {
+        id: u32,
+        root: Inode,
+        info: Vec<u8>,
+        root_path: Vec<u8>,
+    },
+    CloseSession {
+        id: u32,
+    },
 }
 
 impl Record {
@@ -134,41 +215,24 @@ impl Record {
                 let kind = NodeType::from_wire(a.n()?).ok_or_else(|| bad("bad node type"))?;
                 Op::Create { parent, name, kind, mode: a.n()?, uid: a.n()?, gid: a.n()?, rdev: a.n()?, inode: a.n()? }
             }
-            "SYMLINK" => Op::Symlink {
-                parent: a.n()?,
-                name: a.b()?,
-                target: a.b()?,
-                uid: a.n()?,
-                gid: a.n()?,
-                inode: a.n()?,
-            },
+            "SYMLINK" => {
+                Op::Symlink { parent: a.n()?, name: a.b()?, target: a.b()?, uid: a.n()?, gid: a.n()?, inode: a.n()? }
+            }
             "LINK" => Op::Link { inode: a.n()?, parent: a.n()?, name: a.b()? },
             "UNLINK" => Op::Unlink { parent: a.n()?, name: a.b()?, inode: a.n()? },
             "RMDIR" => Op::Rmdir { parent: a.n()?, name: a.b()?, inode: a.n()? },
-            "RENAME" => Op::Rename {
-                src_parent: a.n()?,
-                src_name: a.b()?,
-                dst_parent: a.n()?,
-                dst_name: a.b()?,
-                inode: a.n()?,
-            },
-            "ATTR" => {
-                Op::Attr { inode: a.n()?, mode: a.n()?, uid: a.n()?, gid: a.n()?, atime: a.n()?, mtime: a.n()? }
+            "RENAME" => {
+                Op::Rename { src_parent: a.n()?, src_name: a.b()?, dst_parent: a.n()?, dst_name: a.b()?, inode: a.n()? }
             }
+            "ATTR" => Op::Attr { inode: a.n()?, mode: a.n()?, uid: a.n()?, gid: a.n()?, atime: a.n()?, mtime: a.n()? },
             "TRUNCATE" => Op::Truncate { inode: a.n()?, length: a.n()? },
-            "WRITE" => {
-                Op::Write { inode: a.n()?, index: a.n()?, chunk: a.n()?, version: a.n()?, locked_until: a.n()? }
-            }
+            "WRITE" => Op::Write { inode: a.n()?, index: a.n()?, chunk: a.n()?, version: a.n()?, locked_until: a.n()? },
             "ROLLBACK" => Op::Rollback { inode: a.n()?, index: a.n()?, chunk: a.n()? },
             "WRITEEND" => Op::WriteEnd { inode: a.n()?, chunk: a.n()?, length: a.n()? },
             "UNLOCK" => Op::Unlock { chunk: a.n()? },
-            "SETGOAL" => Op::SetGoal {
-                inode: a.n()?,
-                goal: a.n()?,
-                recursive: a.flag()?,
-                mode: a.mode()?,
-                uid: a.n()?,
-            },
+            "SETGOAL" => {
+                Op::SetGoal { inode: a.n()?, goal: a.n()?, recursive: a.flag()?, mode: a.mode()?, uid: a.n()? }
+            }
             "SETTRASHTIME" => Op::SetTrashTime {
                 inode: a.n()?,
                 trashtime: a.n()?,

@@ -31,7 +31,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 
-
 use crate::error::{Error, Result};
 
 use super::compact::{ChunkList, Name};

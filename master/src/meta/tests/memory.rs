@@ -1,6 +1,6 @@
-//! Memory per file. Counts the bytes the global allocator holds (a counting
-//! allocator would need to be the test binary's global one, so this reads
-//! the process's resident set instead, before and after building the tree).
+//! Memory per file, read from the process's resident set before and after
+//! building a tree (a counting allocator would have to be the whole test
+//! binary's global allocator).
 
 use super::*;
 
@@ -10,16 +10,17 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// 200 000 files of one chunk each, 1 000 per directory. The figure is
-/// printed (run with `--nocapture` to see it); the bound is the design goal.
+/// 200 000 files (`ELKFS_META_FILES` to change) of one chunk each, 1 000
+/// per directory. The figure is printed (run alone with `--nocapture`: other
+/// tests running at the same time in this process inflate it); the bound is
+/// loose for that reason. Measured: 211 B at 200 k, 181 B at 1 M files.
 #[test]
 fn bytes_per_file() {
-    const FILES: u32 = 200_000;
+    let files: u32 = std::env::var("ELKFS_META_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let Some(before) = rss_bytes() else { return };
     let mut m = fs();
-    m.log.reserve(0);
     let mut d = ROOT;
-    for i in 0..FILES {
+    for i in 0..files {
         if i % 1000 == 0 {
             d = dir(&mut m, ROOT, &format!("dir{i}"));
         }
@@ -31,8 +32,8 @@ fn bytes_per_file() {
     }
     m.drain_log();
     let after = rss_bytes().unwrap_or(before);
-    let per_file = after.saturating_sub(before) / u64::from(FILES);
+    let per_file = after.saturating_sub(before) / u64::from(files);
     println!("meta memory: {per_file} bytes of RSS per file (one chunk, 13-byte name)");
-    assert_eq!(m.stats().files, u64::from(FILES));
-    assert!(per_file <= 300, "{per_file} bytes per file");
+    assert_eq!(m.stats().files, u64::from(files));
+    assert!(per_file <= 260, "{per_file} bytes per file");
 }
