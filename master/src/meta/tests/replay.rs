@@ -25,13 +25,12 @@ enum Step {
     Purge(u32),
     Session(usize),
     CloseSession(u32),
-    Snapshot,
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let i = 0usize..64;
     prop_oneof![
-        4 => (i.clone(), 0u8..8, 1u8..=7).prop_map(|(p, n, k)| Step::Mknod(p, n, k)),
+        6 => (i.clone(), 0u8..8, prop_oneof![4 => Just(1u8), 1 => 1u8..=7]).prop_map(|(p, n, k)| Step::Mknod(p, n, k)),
         3 => (i.clone(), 0u8..8, prop_oneof![Just(0o755u16), Just(0o1777), Just(0o2775), Just(0o500)])
             .prop_map(|(p, n, m)| Step::Mkdir(p, n, m)),
         1 => (i.clone(), 0u8..8).prop_map(|(p, n)| Step::Symlink(p, n)),
@@ -41,16 +40,15 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (i.clone(), i.clone(), 0u8..8).prop_map(|(a, b, n)| Step::Rename(a, b, n)),
         1 => (i.clone(), any::<u16>()).prop_map(|(a, m)| Step::Chmod(a, m)),
         2 => (i.clone(), 0u64..(4 * CHUNK_SIZE)).prop_map(|(a, l)| Step::Truncate(a, l)),
-        4 => (i.clone(), 0u32..4, 0u64..(4 * CHUNK_SIZE)).prop_map(|(a, x, l)| Step::Write(a, x, l)),
-        1 => i.clone().prop_map(Step::WriteFailed),
-        1 => i.clone().prop_map(Step::Unlock),
+        6 => (i.clone(), 0u32..4, 0u64..(4 * CHUNK_SIZE)).prop_map(|(a, x, l)| Step::Write(a, x, l)),
+        2 => i.clone().prop_map(Step::WriteFailed),
+        2 => i.clone().prop_map(Step::Unlock),
         1 => (i.clone(), 1u8..=9, any::<bool>()).prop_map(|(a, g, r)| Step::Goal(a, g, r)),
         1 => (i.clone(), prop_oneof![Just(0u32), Just(60), Just(86_400)], any::<bool>())
             .prop_map(|(a, t, r)| Step::Trash(a, t, r)),
         1 => (0u32..200_000).prop_map(Step::Purge),
         1 => i.clone().prop_map(Step::Session),
         1 => (0u32..4).prop_map(Step::CloseSession),
-        1 => Just(Step::Snapshot),
     ]
 }
 
@@ -88,8 +86,11 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
         let pick = |i: usize| &all[i % all.len()];
         let dirs: Vec<Inode> = all.iter().filter(|e| e.3 == NodeType::Dir).map(|e| e.2).collect();
         let pick_dir = |i: usize| dirs[i % dirs.len()];
-        // Alternate between root and two ordinary users.
-        let ctx = Ctx { uid: [0, 100, 101][k % 3], gids: vec![100], now: *now };
+        // Chunk operations aim at files, or at the root (an error) when there are none.
+        let files: Vec<Inode> = all.iter().filter(|e| e.3 == NodeType::File).map(|e| e.2).collect();
+        let pick_file = |i: usize| if files.is_empty() { ROOT } else { files[i % files.len()] };
+        // Mostly root, sometimes two ordinary users.
+        let ctx = Ctx { uid: [0, 0, 100, 0, 101][k % 5], gids: vec![100], now: *now };
         let _ = match *s {
             Step::Mknod(p, n, k) => {
                 let kind = NodeType::from_wire(k).unwrap();
@@ -102,9 +103,9 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
             Step::Rmdir(a) => m.rmdir(&ctx, pick(a).0, &pick(a).1.clone()).map(|_| ()),
             Step::Rename(a, b, n) => m.rename(&ctx, pick(a).0, &pick(a).1.clone(), pick_dir(b), &name(n)).map(|_| ()),
             Step::Chmod(a, mode) => m.setattr(&ctx, pick(a).2, 0x02 | 0x10, mode, 0, 0, 0, 0).map(|_| ()),
-            Step::Truncate(a, l) => m.truncate(&ctx, pick(a).2, l, false).map(|_| ()),
+            Step::Truncate(a, l) => m.truncate(&ctx, pick_file(a), l, false).map(|_| ()),
             Step::Write(a, index, l) => {
-                let inode = pick(a).2;
+                let inode = pick_file(a);
                 m.write_chunk(1, inode, index, *now).and_then(|p| {
                     if l % 3 == 0 {
                         Ok(())
@@ -114,13 +115,13 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
                 })
             }
             Step::WriteFailed(a) => {
-                let inode = pick(a).2;
+                let inode = pick_file(a);
                 if let Ok((_, Some((c, _)))) = m.read_chunk(inode, 0) {
                     m.write_chunk_failed(inode, 0, c, *now);
                 }
                 Ok(())
             }
-            Step::Unlock(a) => match m.read_chunk(pick(a).2, 0) {
+            Step::Unlock(a) => match m.read_chunk(pick_file(a), 0) {
                 Ok((_, Some((c, _)))) => m.unlock_chunk(c, *now),
                 _ => Ok(()),
             },
@@ -130,12 +131,11 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
                 m.purge_trash(*now + dt);
                 Ok(())
             }
-            Step::Session(a) => m.new_session(b"s", b"/", *now).map(|_| ()).or_else(|_| {
-                let _ = a;
-                Ok(())
-            }),
+            Step::Session(a) => {
+                let path = if a % 2 == 0 { b"/".to_vec() } else { [b"/".to_vec(), pick(a).1.clone()].concat() };
+                m.new_session(b"s", &path, *now).map(|_| ())
+            }
             Step::CloseSession(id) => m.close_session(id, *now),
-            Step::Snapshot => Ok(()),
         };
     }
 }
