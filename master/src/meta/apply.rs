@@ -93,7 +93,7 @@ impl Meta {
                 Ok(Counts::default())
             }
             Op::WriteEnd { inode, chunk, length } => {
-                if self.live_node(*inode)?.kind != NodeType::File {
+                if self.any_node(*inode)?.kind != NodeType::File {
                     return Err("WRITEEND on a non-file".into());
                 }
                 let info = self.chunks.get_mut(chunk).ok_or("WRITEEND of an unknown chunk")?;
@@ -148,6 +148,12 @@ impl Meta {
 
     fn live_node(&self, inode: Inode) -> Result<&Node, String> {
         self.live(inode).map_err(|_| format!("no inode {inode}"))
+    }
+
+    /// Any node, trashed ones included: a file removed while open is still
+    /// written, truncated and read through its inode.
+    fn any_node(&self, inode: Inode) -> Result<&Node, String> {
+        self.nodes.get(&inode).ok_or_else(|| format!("no inode {inode}"))
     }
 
     fn live_node_mut(&mut self, inode: Inode) -> Result<&mut Node, String> {
@@ -366,7 +372,7 @@ impl Meta {
     }
 
     fn file_slot(&self, inode: Inode, index: u32) -> Result<u64, String> {
-        match &self.live_node(inode)?.body {
+        match &self.any_node(inode)?.body {
             Body::File { chunks, .. } => Ok(chunks.get(index as usize)),
             _ => Err(format!("inode {inode} is not a file")),
         }
@@ -377,7 +383,7 @@ impl Meta {
             return Err("bad index or chunk".into());
         }
         let slot = self.file_slot(inode, index)?;
-        let goal = self.live_node(inode)?.goal;
+        let goal = self.any_node(inode)?.goal;
         if slot == 0 {
             if version != 1 || self.chunks.contains_key(&chunk) {
                 return Err(format!("new chunk {chunk} version {version} in use or not 1"));
@@ -400,7 +406,7 @@ impl Meta {
     }
 
     fn apply_truncate(&mut self, ts: u32, inode: Inode, new_length: u64) -> Applied {
-        let node = self.live_node(inode)?;
+        let node = self.any_node(inode)?;
         let Body::File { length, chunks } = &node.body else {
             return Err(format!("TRUNCATE of non-file {inode}"));
         };

@@ -38,7 +38,7 @@ pub struct Truncated {
 
 impl Meta {
     fn file(&self, inode: Inode) -> Result<(u64, &[u64]), Status> {
-        match &self.live(inode)?.body {
+        match &self.any(inode)?.body {
             Body::File { length, chunks } => Ok((*length, chunks.as_slice())),
             _ => Err(Status::EPERM),
         }
@@ -142,7 +142,7 @@ impl Meta {
     /// Sets a file's length. `opened`: the caller has the file open for
     /// writing, so write permission was checked at open.
     pub fn truncate(&mut self, ctx: &Ctx, inode: Inode, length: u64, opened: bool) -> Result<Truncated, Status> {
-        let node = self.live(inode)?;
+        let node = self.any(inode)?;
         if !opened {
             check(ctx, node, W)?;
         }
@@ -160,6 +160,6 @@ impl Meta {
             plan = Some((c, info.version, info.version.wrapping_add(1), (length % CHUNK_SIZE) as u32));
         }
         self.commit(ctx.now, Op::Truncate { inode, length });
-        Ok(Truncated { attr: self.live(inode)?.attr(), prev_length, boundary: plan })
+        Ok(Truncated { attr: self.any(inode)?.attr(), prev_length, boundary: plan })
     }
 }

@@ -210,6 +210,11 @@ impl Meta {
         counts
     }
 
+    /// Any node, in the namespace or in the trash.
+    fn any(&self, inode: Inode) -> Result<&Node, Status> {
+        self.nodes.get(&inode).ok_or(Status::ENOENT)
+    }
+
     /// A node reachable in the namespace (not in the trash).
     fn live(&self, inode: Inode) -> Result<&Node, Status> {
         match self.nodes.get(&inode) {

@@ -20,9 +20,9 @@ pub const SET_ATIME_NOW: u8 = 0x80;
 impl Meta {
     /// Checks a new entry `name` in `parent` and returns the next inode number.
     fn prepare_create(&self, ctx: &Ctx, parent: Inode, name: &[u8]) -> Result<Inode, Status> {
-        check_name(name)?;
         let (_, dir) = self.dir(parent)?;
         self.writable_dir(ctx, parent)?;
+        check_name(name)?;
         if dir.entries.contains_key(name) {
             return Err(Status::EEXIST);
         }
@@ -110,7 +110,7 @@ impl Meta {
             return Err(Status::EPERM);
         }
         if node.nlink >= MAX_LINKS {
-            return Err(Status::EINVAL);
+            return Err(Status::NOSPACE);
         }
         self.prepare_create(ctx, new_parent, new_name)?;
         self.commit(ctx.now, Op::Link { inode, parent: new_parent, name: new_name.to_vec() });
@@ -119,11 +119,10 @@ impl Meta {
 
     /// Checks the removal of `name` from `parent` and returns its inode.
     fn prepare_remove(&self, ctx: &Ctx, parent: Inode, name: &[u8]) -> Result<Inode, Status> {
-        check_name(name)?;
         let (pnode, dir) = self.dir(parent)?;
-        check(ctx, pnode, X)?;
+        check(ctx, pnode, W | X)?;
+        check_name(name)?;
         let inode = *dir.entries.get(name).ok_or(Status::ENOENT)?;
-        check(ctx, pnode, W)?;
         check_sticky(ctx, pnode, self.live(inode)?)?;
         Ok(inode)
     }

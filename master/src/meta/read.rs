@@ -44,8 +44,10 @@ const BLOCK: u64 = 64 << 10;
 const CHUNK_HEADER_BYTES: u64 = 5 << 10;
 
 impl Meta {
+    /// Attributes of any node, a trashed file included (a client may hold it
+    /// open).
     pub fn getattr(&self, inode: Inode) -> Result<Attr, Status> {
-        Ok(self.live(inode)?.attr())
+        Ok(self.any(inode)?.attr())
     }
 
     pub fn lookup(&self, ctx: &Ctx, parent: Inode, name: &[u8]) -> Result<(Inode, Attr), Status> {

@@ -157,6 +157,9 @@ impl Meta {
         }
         for _ in 0..c.u64()? {
             let id = c.u64()?;
+            if id == 0 || id >= meta.next_chunk {
+                return Err(bad(&format!("chunk {id:016X} beyond the next chunk id")));
+            }
             let info = ChunkInfo { version: c.u32()?, goal: c.u8()?, locked_until: c.u32()?, refs: c.u32()? };
             meta.chunks.insert(id, info);
         }

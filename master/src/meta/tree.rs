@@ -92,6 +92,15 @@ impl Meta {
         due.len()
     }
 
+    /// Removes one trashed file for good now (the meta mount's purge).
+    pub fn purge(&mut self, inode: Inode, now: u32) -> Result<(), Status> {
+        if !self.trash.contains_key(&inode) {
+            return Err(Status::ENOENT);
+        }
+        self.commit(now, Op::Purge { inode });
+        Ok(())
+    }
+
     /// The trashed files with the paths they had, in inode order.
     pub fn trash_list(&self) -> Vec<(Inode, Vec<u8>)> {
         self.trash.iter().map(|(i, t)| (*i, t.path.to_vec())).collect()

@@ -110,6 +110,12 @@ fn trash_then_purge_releases_chunks() {
     m.unlink(&root(), d, b"f").unwrap();
     assert_eq!(m.trash_list(), vec![(f, b"d/f".to_vec())]);
     assert!(m.take_released().is_empty(), "trashed files keep their chunks");
+    // A file removed while open is still written through its inode.
+    let q = m.write_chunk(1, f, 1, 2000).unwrap();
+    m.write_chunk_end(f, q.chunk, CHUNK_SIZE + 1, 2000).unwrap();
+    assert_eq!(m.truncate(&root(), f, 10, true).unwrap().prev_length, CHUNK_SIZE + 1);
+    assert_eq!(m.take_released(), vec![q.chunk]);
+    assert_eq!(m.purge(f + 100, 2000), Err(Status::ENOENT));
     assert_eq!(m.purge_trash(2000 + DEFAULT_TRASHTIME - 1), 0);
     assert_eq!(m.purge_trash(2000 + DEFAULT_TRASHTIME), 1);
     assert!(m.trash_list().is_empty());
