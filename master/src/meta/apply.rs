@@ -127,7 +127,7 @@ impl Meta {
                     return Err(format!("PURGE of inode {inode}, not in the trash"));
                 }
                 self.trash.remove(inode);
-                self.free_node(*inode, ts);
+                self.drop_file(ts, *inode);
                 Ok(Counts::default())
             }
             Op::Session { id, root, info, root_path } => {
@@ -141,6 +141,20 @@ impl Meta {
             }
             Op::CloseSession { id } => {
                 self.sessions.remove(id).ok_or_else(|| format!("no session {id}"))?;
+                for inode in self.open.of_session(*id) {
+                    self.apply_release(ts, *id, inode);
+                }
+                Ok(Counts::default())
+            }
+            Op::Acquire { session, inode } => {
+                self.apply_acquire(*session, *inode)?;
+                Ok(Counts::default())
+            }
+            Op::Release { session, inode } => {
+                if !self.open.contains(*session, *inode) {
+                    return Err(format!("RELEASE of inode {inode} not held by session {session}"));
+                }
+                self.apply_release(ts, *session, *inode);
                 Ok(Counts::default())
             }
         }
@@ -279,7 +293,7 @@ impl Meta {
         if node.kind == NodeType::File && node.trashtime > 0 {
             self.trash.insert(inode, TrashEntry { path: path.into_boxed_slice() });
         } else {
-            self.free_node(inode, ts);
+            self.drop_file(ts, inode);
         }
     }
 
@@ -297,7 +311,7 @@ impl Meta {
         parts.join(&b'/')
     }
 
-    fn free_node(&mut self, inode: Inode, ts: u32) {
+    pub(super) fn free_node(&mut self, inode: Inode, ts: u32) {
         if let Some(node) = self.nodes.remove(&inode, ts) {
             for &c in node.chunks() {
                 if c != 0 {

@@ -27,6 +27,7 @@ mod compact;
 mod file;
 mod namespace;
 pub mod node;
+mod open;
 mod perm;
 mod read;
 pub mod record;
@@ -123,6 +124,9 @@ pub struct Meta {
     trash: BTreeMap<Inode, TrashEntry>,
     chunks: BTreeMap<u64, ChunkInfo>,
     sessions: BTreeMap<u32, Session>,
+    open: open::OpenFiles,
+    /// Removed files still open somewhere (see `open`).
+    sustained: std::collections::BTreeSet<Inode>,
     /// Applied records the caller has not drained yet; not persistent.
     log: Vec<(u64, Record)>,
     /// Chunks that lost their last reference; not persistent.
@@ -161,6 +165,8 @@ impl Meta {
             trash: BTreeMap::new(),
             chunks: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            open: open::OpenFiles::default(),
+            sustained: std::collections::BTreeSet::new(),
             log: Vec::new(),
             released: Vec::new(),
         }

@@ -21,6 +21,9 @@ pub struct MetaStats {
     pub chunks: u64,
     pub trash_files: u64,
     pub trash_bytes: u64,
+    /// Removed files kept because a session holds them open.
+    pub sustained_files: u64,
+    pub sustained_bytes: u64,
     /// Sum of the lengths of all files, trashed ones included.
     pub total_length: u64,
 }
@@ -98,6 +101,10 @@ impl Meta {
             if self.trash.contains_key(&inode) {
                 s.trash_files += 1;
                 s.trash_bytes += n.length();
+            }
+            if self.sustained.contains(&inode) {
+                s.sustained_files += 1;
+                s.sustained_bytes += n.length();
             }
         }
         s

@@ -156,8 +156,18 @@ pub enum Op {
         info: Vec<u8>,
         root_path: Vec<u8>,
     },
+    /// Closes a session and releases what it held open.
     CloseSession {
         id: u32,
+    },
+    /// A session opened a file.
+    Acquire {
+        session: u32,
+        inode: Inode,
+    },
+    Release {
+        session: u32,
+        inode: Inode,
     },
 }
 
@@ -196,6 +206,8 @@ impl Record {
             Op::Purge { inode } => w.name("PURGE").n(*inode),
             Op::Session { id, root, info, root_path } => w.name("SESSION").n(*id).n(*root).b(info).b(root_path),
             Op::CloseSession { id } => w.name("CLOSESESSION").n(*id),
+            Op::Acquire { session, inode } => w.name("ACQUIRE").n(*session).n(*inode),
+            Op::Release { session, inode } => w.name("RELEASE").n(*session).n(*inode),
         };
         w.out.push(')');
         w.out
@@ -243,6 +255,8 @@ impl Record {
             "PURGE" => Op::Purge { inode: a.n()? },
             "SESSION" => Op::Session { id: a.n()?, root: a.n()?, info: a.b()?, root_path: a.b()? },
             "CLOSESESSION" => Op::CloseSession { id: a.n()? },
+            "ACQUIRE" => Op::Acquire { session: a.n()?, inode: a.n()? },
+            "RELEASE" => Op::Release { session: a.n()?, inode: a.n()? },
             _ => return Err(bad("unknown record name")),
         };
         if a.args.next().is_some() {
@@ -403,6 +417,7 @@ mod tests {
                 root_path
             }),
             (any::<u32>(), any::<u64>()).prop_map(|(inode, length)| Op::Truncate { inode, length }),
+            (any::<u32>(), any::<u32>()).prop_map(|(session, inode)| Op::Release { session, inode }),
             (any::<u32>(), 1u8..=9, any::<bool>()).prop_map(|(inode, goal, recursive)| Op::SetGoal {
                 inode,
                 goal,

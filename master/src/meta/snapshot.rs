@@ -15,6 +15,8 @@
 //! | trash count, then `inode:32 path:blob` each | 4 + … |
 //! | chunk count, then `id:64 version:32 goal:8 locked_until:32 refs:32` each | 8 + 21·n |
 //! | session count, then `id:32 root:32 created:32 info:blob root_path:blob` each | 4 + … |
+//! | open count, then `session:32 inode:32` each, in that order | 4 + 8·n |
+//! | sustained count, then `inode:32` each | 4 + 4·n |
 //! | CRC-32 (zlib) of every byte before it | 4 |
 //!
 //! A node: `inode:32 type:8 goal:8 mode:16 uid:32 gid:32 atime:32 mtime:32
@@ -101,6 +103,15 @@ impl Meta {
             blob(&mut b, &s.info);
             blob(&mut b, &s.root_path);
         }
+        b.extend_from_slice(&(self.open.pairs().count() as u32).to_be_bytes());
+        for (session, inode) in self.open.pairs() {
+            b.extend_from_slice(&session.to_be_bytes());
+            b.extend_from_slice(&inode.to_be_bytes());
+        }
+        b.extend_from_slice(&(self.sustained.len() as u32).to_be_bytes());
+        for inode in &self.sustained {
+            b.extend_from_slice(&inode.to_be_bytes());
+        }
         out.put(&b)?;
         let crc = out.crc.clone().finalize();
         out.inner.write_all(&crc.to_be_bytes())?;
@@ -167,6 +178,20 @@ impl Meta {
             let id = c.u32()?;
             let s = Session { root: c.u32()?, created: c.u32()?, info: c.blob()?, root_path: c.blob()? };
             meta.sessions.insert(id, s);
+        }
+        for _ in 0..c.u32()? {
+            let (session, inode) = (c.u32()?, c.u32()?);
+            if !meta.sessions.contains_key(&session) || !meta.nodes.contains_key(&inode) {
+                return Err(bad(&format!("open file {inode} of session {session}: one of them is missing")));
+            }
+            meta.open.insert(session, inode);
+        }
+        for _ in 0..c.u32()? {
+            let inode = c.u32()?;
+            if !meta.open.is_open(inode) || meta.trash.contains_key(&inode) {
+                return Err(bad(&format!("sustained inode {inode} is not open or is in the trash")));
+            }
+            meta.sustained.insert(inode);
         }
         if c.at != body.len() {
             return Err(bad("bytes after the last section"));

@@ -152,3 +152,44 @@ fn chunk_scan_is_ordered() {
     assert_eq!(got, ids[1..4]);
     assert!(m.chunks_from(ids[4] + 1, 10).is_empty());
 }
+
+#[test]
+fn open_files_outlive_their_removal() {
+    let mut m = fs();
+    let base = snapshot_bytes(&m);
+    let (s1, _) = m.new_session(b"a", b"/", 2000).unwrap();
+    let (s2, _) = m.new_session(b"b", b"/", 2000).unwrap();
+    let f = file(&mut m, ROOT, "f");
+    m.set_trashtime(&root(), f, 0, false, SetMode::Set).unwrap();
+    let p = m.write_chunk(s1, f, 0, 2000).unwrap();
+    m.open(s1, f, 2000).unwrap();
+    m.open(s2, f, 2000).unwrap();
+    let v = m.version();
+    m.open(s1, f, 2000).unwrap();
+    assert_eq!(m.version(), v, "a second open by the same session logs nothing");
+    assert_eq!(m.open(99, f, 2000), Err(Status::BADSESSIONID));
+    m.unlink(&root(), ROOT, b"f").unwrap();
+    assert_eq!(m.sustained(), vec![f]);
+    assert!(m.take_released().is_empty());
+    m.write_chunk_end(f, p.chunk, 10, 2001).unwrap();
+    assert_eq!(m.getattr(f).unwrap().size, 10);
+    assert_eq!(m.stats().sustained_files, 1);
+    m.release(s1, f, 2002);
+    assert_eq!(m.sustained(), vec![f], "still open in the other session");
+    // The client's periodic list drops the file: the last opener is gone.
+    m.sync_open(s2, &[], 2003).unwrap();
+    assert!(m.sustained().is_empty());
+    assert_eq!(m.getattr(f), Err(Status::ENOENT));
+    assert_eq!(m.take_released(), vec![p.chunk]);
+    // Closing a session releases its files; purging an open trashed file sustains it.
+    let g = file(&mut m, ROOT, "g");
+    m.sync_open(s2, &[g, 999], 2004).unwrap();
+    assert!(m.is_open(g));
+    m.unlink(&root(), ROOT, b"g").unwrap();
+    m.purge(g, 2005).unwrap();
+    assert_eq!(m.sustained(), vec![g]);
+    check_replay(&base, &mut m);
+    m.close_session(s2, 2006).unwrap();
+    assert!(m.sustained().is_empty() && !m.is_open(g));
+    assert_eq!(m.getattr(g), Err(Status::ENOENT));
+}

@@ -25,6 +25,8 @@ enum Step {
     Purge(u32),
     Session(usize),
     CloseSession(u32),
+    Open(u32, usize),
+    Release(u32, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -49,6 +51,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u32..200_000).prop_map(Step::Purge),
         1 => i.clone().prop_map(Step::Session),
         1 => (0u32..4).prop_map(Step::CloseSession),
+        3 => (1u32..4, i.clone()).prop_map(|(s, a)| Step::Open(s, a)),
+        2 => (1u32..4, i.clone()).prop_map(|(s, a)| Step::Release(s, a)),
     ]
 }
 
@@ -136,6 +140,15 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
                 m.new_session(b"s", &path, *now).map(|_| ())
             }
             Step::CloseSession(id) => m.close_session(id, *now),
+            Step::Open(session, a) => m.open(session, pick_file(a), *now),
+            Step::Release(session, a) => {
+                // Sometimes a sustained file, which only a release frees.
+                let sustained = m.sustained();
+                let inode =
+                    if a % 2 == 0 && !sustained.is_empty() { sustained[a % sustained.len()] } else { pick_file(a) };
+                m.release(session, inode, *now);
+                Ok(())
+            }
         };
     }
 }
