@@ -116,7 +116,7 @@ impl Meta {
 
     /// Applies `ACQUIRE`.
     pub(super) fn apply_acquire(&mut self, session: u32, inode: Inode) -> Result<(), String> {
-        if !self.sessions.contains_key(&session) || !self.nodes.get(&inode).is_some_and(|n| n.kind != NodeType::Dir) {
+        if !self.sessions.contains_key(&session) || self.nodes.get(&inode).is_none_or(|n| n.kind == NodeType::Dir) {
             return Err(format!("ACQUIRE of inode {inode} by session {session}: no such session or non-directory"));
         }
         self.open.insert(session, inode);
