@@ -22,6 +22,15 @@ pub enum Error {
     /// A peer broke the protocol or went away; only its connection ends.
     #[error("{peer}: {what}")]
     Peer { peer: String, what: String },
+    /// A changelog line that does not parse.
+    #[error("changelog record {line:?}: {why}")]
+    Record { line: String, why: String },
+    /// A changelog record out of sequence or not applicable to the state.
+    #[error("changelog record {version}: {why}")]
+    Replay { version: u64, why: String },
+    /// A metadata snapshot that is corrupt, truncated or of another format.
+    #[error("metadata snapshot: {why}")]
+    Snapshot { why: String },
     #[error(transparent)]
     Proto(#[from] elkfs_proto::Error),
 }
