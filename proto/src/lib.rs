@@ -12,7 +12,9 @@
 pub mod data;
 mod error;
 pub mod frame;
+pub mod client;
 pub mod master_cs;
+pub mod metalogger;
 pub mod status;
 mod wire;
 
