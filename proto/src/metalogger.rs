@@ -39,11 +39,23 @@ pub const DOWNLOAD_CHUNK_MAX: u32 = 1_000_000;
 pub enum MlToMa {
     Nop,
     /// `rver` 1; `timeout` in seconds, the link's idle limit for both sides.
-    Register { version: u32, timeout: u16 },
+    Register {
+        version: u32,
+        timeout: u16,
+    },
     /// `rver` 2: also replay the master's history from `min_version` on.
-    RegisterFrom { version: u32, timeout: u16, min_version: u64 },
-    DownloadStart { file: u8 },
-    DownloadRequest { offset: u64, length: u32 },
+    RegisterFrom {
+        version: u32,
+        timeout: u16,
+        min_version: u64,
+    },
+    DownloadStart {
+        file: u8,
+    },
+    DownloadRequest {
+        offset: u64,
+        length: u32,
+    },
     DownloadEnd,
 }
 
@@ -53,14 +65,21 @@ pub enum MaToMl {
     Nop,
     /// One changelog entry, without the `"<version>: "` prefix and without
     /// the NUL the wire form ends with.
-    Log { version: u64, text: Vec<u8> },
+    Log {
+        version: u64,
+        text: Vec<u8>,
+    },
     Rotate,
     /// The size of the file a `DownloadStart` opened.
     DownloadSize(u64),
     /// The file could not be opened (`0xFF`).
     DownloadFailed(Status),
     /// `crc` is the zlib CRC-32 of `data`.
-    DownloadData { offset: u64, crc: u32, data: Vec<u8> },
+    DownloadData {
+        offset: u64,
+        crc: u32,
+        data: Vec<u8>,
+    },
 }
 
 impl MlToMa {

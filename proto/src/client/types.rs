@@ -16,7 +16,9 @@ pub type AttrBytes = [u8; ATTR_LEN];
 /// apart only by the packet's length: when exactly one word sits between
 /// the uid and the fixed fields that follow, it is a single gid. A list with
 /// no gids therefore cannot be sent (it would read as gid 0); clients always
-/// send at least their primary group.
+/// send at least their primary group. An empty list still encodes (as
+/// `uid 0`) so that anything decoded re-encodes, but most decoders read that
+/// back as the single gid 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cred {
     pub uid: u32,
@@ -54,7 +56,6 @@ impl Cred {
     }
 
     pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        assert!(!self.gids.is_empty(), "a credential without groups reads back as the old single-gid form");
         out.put_u32(self.uid);
         out.put_u32(self.gids.len() as u32);
         self.gids.iter().for_each(|g| out.put_u32(*g));

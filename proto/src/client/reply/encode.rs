@@ -18,7 +18,7 @@ impl Encode for MaToCl {
         match self {
             Nop { .. } => NOP,
             Status { kind, .. } => {
-                assert!(FUSE_RANGE.contains(kind) && kind % 2 == 1, "status reply cannot have kind {kind}");
+                assert!(super::is_fuse_reply(*kind), "status reply cannot have kind {kind}");
                 *kind
             }
             Random(_) | Session(_) | MetaSession(_) | Reconnected { .. } | RegisterStatus(_) => REGISTER_REPLY,

@@ -228,8 +228,10 @@ pub enum MaToCl {
     InvalidateChunkCache,
 }
 
-fn is_fuse_reply(kind: u32) -> bool {
-    FUSE_RANGE.contains(&kind) && kind % 2 == 1
+/// Reply ids that start with a msgid: the odd ids of the FUSE and storage
+/// class range, except the registration answer.
+pub(crate) fn is_fuse_reply(kind: u32) -> bool {
+    FUSE_RANGE.contains(&kind) && kind % 2 == 1 && kind != REGISTER_REPLY
 }
 
 fn pairs(r: &mut Reader<'_>, n: u32) -> Result<Vec<(u32, u32)>> {
@@ -431,13 +433,9 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             }
             MaToCl::TrashTime { msgid, files: pairs(r, nfiles)?, dirs: pairs(r, ndirs)? }
         }
-        SETTRASHTIME_REPLY | SETSCLASS_REPLY => MaToCl::Changed {
-            kind,
-            msgid,
-            changed: r.u32()?,
-            not_changed: r.u32()?,
-            not_permitted: r.u32()?,
-        },
+        SETTRASHTIME_REPLY | SETSCLASS_REPLY => {
+            MaToCl::Changed { kind, msgid, changed: r.u32()?, not_changed: r.u32()?, not_permitted: r.u32()? }
+        }
         GETSCLASS_REPLY => {
             let (nfiles, ndirs) = (r.u8()?, r.u8()?);
             MaToCl::Sclass { msgid, files: sclasses(r, kind, nfiles)?, dirs: sclasses(r, kind, ndirs)? }

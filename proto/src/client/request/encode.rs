@@ -24,9 +24,12 @@ impl Encode for ClToMa {
     fn kind(&self) -> u32 {
         use ClToMa::*;
         match self {
-            GetRandom | NewSession { .. } | Reconnect { .. } | Tools { .. } | NewMetaSession { .. } | CloseSession { .. } => {
-                REGISTER
-            }
+            GetRandom
+            | NewSession { .. }
+            | Reconnect { .. }
+            | Tools { .. }
+            | NewMetaSession { .. }
+            | CloseSession { .. } => REGISTER,
             Nop { .. } => NOP,
             Statfs { .. } => STATFS,
             Access { .. } => ACCESS,
@@ -249,7 +252,11 @@ impl Encode for ClToMa {
                         out.put_u8(*smode);
                     }
                     SclassSet::Named { src, dst } => {
-                        assert_eq!(src.is_some(), smode & SMODE_TMASK == SMODE_EXCHANGE, "a source class goes with EXCHANGE only");
+                        assert_eq!(
+                            src.is_some(),
+                            smode & SMODE_TMASK == SMODE_EXCHANGE,
+                            "a source class goes with EXCHANGE only"
+                        );
                         out.put_u8(SCLASS_NAMED);
                         out.put_u8(*smode);
                         if let Some(s) = src {

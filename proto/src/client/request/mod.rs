@@ -377,7 +377,12 @@ fn decode_register(r: &mut Reader<'_>, kind: u32) -> Result<ClToMa> {
     })
 }
 
-fn words<T>(payload: &[u8], kind: u32, size: usize, mut each: impl FnMut(&mut Reader<'_>) -> Result<T>) -> Result<Vec<T>> {
+fn words<T>(
+    payload: &[u8],
+    kind: u32,
+    size: usize,
+    mut each: impl FnMut(&mut Reader<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
     if !payload.len().is_multiple_of(size) {
         return Err(Error::BadLength { kind, len: payload.len() });
     }
@@ -493,7 +498,9 @@ impl ClToMa {
                 max_entries: r.u32()?,
                 edge: r.u64()?,
             },
-            OPEN => ClToMa::Open { msgid: r.u32()?, inode: r.u32()?, cred: Cred::get(&mut r, kind, 1)?, flags: r.u8()? },
+            OPEN => {
+                ClToMa::Open { msgid: r.u32()?, inode: r.u32()?, cred: Cred::get(&mut r, kind, 1)?, flags: r.u8()? }
+            }
             READ_CHUNK | WRITE_CHUNK => {
                 let (msgid, inode, index) = (r.u32()?, r.u32()?, r.u32()?);
                 let flags = if len == 13 { r.u8()? } else { 0 };
@@ -514,11 +521,9 @@ impl ClToMa {
                 let flags = if len >= 25 { Some(r.u8()?) } else { None };
                 ClToMa::WriteChunkEnd { msgid, chunk, inode, index, length, flags }
             }
-            CHECK => ClToMa::Check {
-                msgid: r.u32()?,
-                inode: r.u32()?,
-                index: if len == 12 { Some(r.u32()?) } else { None },
-            },
+            CHECK => {
+                ClToMa::Check { msgid: r.u32()?, inode: r.u32()?, index: if len == 12 { Some(r.u32()?) } else { None } }
+            }
             GETTRASHTIME => ClToMa::GetTrashTime { msgid: r.u32()?, inode: r.u32()?, gmode: r.u8()? },
             SETTRASHTIME => ClToMa::SetTrashTime {
                 msgid: r.u32()?,
