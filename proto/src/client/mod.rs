@@ -19,7 +19,7 @@ mod types;
 pub use ids::*;
 pub use reply::{DirForm, MaToCl, MetaSession, Session};
 pub use request::{ClToMa, Resume, SclassSet};
-pub use types::{AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, Sclass, ATTR_LEN};
+pub use types::{AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, FirstChunk, Sclass, ATTR_LEN};
 
 /// Every registration starts with this blob; the 3.0.117 master accepts no
 /// other (the two older blobs meant "no ACL support" and are refused).
@@ -33,6 +33,8 @@ pub const REG_TOOLS: u8 = 4;
 pub const REG_NEWMETASESSION: u8 = 5;
 pub const REG_CLOSESESSION: u8 = 6;
 
+/// `LOOKUP` reply flag: chunk 0's location follows the flags.
+pub const LOOKUP_CHUNK_ZERO_DATA: u16 = 0x0100;
 /// `READDIR` request flag: entries carry attribute records.
 pub const READDIR_ATTRS: u8 = 0x01;
 /// `nextedgeid` of a complete listing.

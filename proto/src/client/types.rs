@@ -118,19 +118,9 @@ pub struct ChunkLoc {
 
 impl ChunkLoc {
     pub(crate) fn get(r: &mut Reader<'_>, kind: u32) -> Result<ChunkLoc> {
-        if r.u8()? != super::CHUNK_LOC_PROTOCOL {
-            return Err(Error::BadValue { kind, what: "chunk location protocol is not 2" });
-        }
+        protocol(r, kind)?;
         let (length, chunk, version) = (r.u64()?, r.u64()?, r.u32()?);
-        if !r.remaining().is_multiple_of(14) {
-            return Err(Error::BadLength { kind, len: r.remaining() });
-        }
-        let mut servers = Vec::with_capacity(r.remaining() / 14);
-        while r.remaining() > 0 {
-            let addr = Addr { ip: r.u32()?, port: r.u16()? };
-            servers.push(CsLoc { addr, version: r.u32()?, labelmask: r.u32()? });
-        }
-        Ok(ChunkLoc { length, chunk, version, servers })
+        Ok(ChunkLoc { length, chunk, version, servers: servers(r, kind)? })
     }
 
     pub(crate) fn put(&self, out: &mut Vec<u8>) {
@@ -138,12 +128,61 @@ impl ChunkLoc {
         out.put_u64(self.length);
         out.put_u64(self.chunk);
         out.put_u32(self.version);
-        for s in &self.servers {
-            out.put_u32(s.addr.ip);
-            out.put_u16(s.addr.port);
-            out.put_u32(s.version);
-            out.put_u32(s.labelmask);
-        }
+        put_servers(out, &self.servers);
+    }
+}
+
+/// Chunk 0 of a small file, sent with a `LOOKUP` reply (`lflags` 0x0100) so
+/// the first read needs no `READ_CHUNK`: `protocolid:8 (=2) chunkid:64
+/// version:32 N*[CsLoc]`, no file length (the attributes hold it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstChunk {
+    pub chunk: u64,
+    pub version: u32,
+    pub servers: Vec<CsLoc>,
+}
+
+impl FirstChunk {
+    pub(crate) fn get(r: &mut Reader<'_>, kind: u32) -> Result<FirstChunk> {
+        protocol(r, kind)?;
+        let (chunk, version) = (r.u64()?, r.u32()?);
+        Ok(FirstChunk { chunk, version, servers: servers(r, kind)? })
+    }
+
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.put_u8(super::CHUNK_LOC_PROTOCOL);
+        out.put_u64(self.chunk);
+        out.put_u32(self.version);
+        put_servers(out, &self.servers);
+    }
+}
+
+fn protocol(r: &mut Reader<'_>, kind: u32) -> Result<()> {
+    match r.u8()? {
+        super::CHUNK_LOC_PROTOCOL => Ok(()),
+        _ => Err(Error::BadValue { kind, what: "chunk location protocol is not 2" }),
+    }
+}
+
+/// The rest of the payload as `CsLoc` records.
+fn servers(r: &mut Reader<'_>, kind: u32) -> Result<Vec<CsLoc>> {
+    if !r.remaining().is_multiple_of(14) {
+        return Err(Error::BadLength { kind, len: r.remaining() });
+    }
+    let mut servers = Vec::with_capacity(r.remaining() / 14);
+    while r.remaining() > 0 {
+        let addr = Addr { ip: r.u32()?, port: r.u16()? };
+        servers.push(CsLoc { addr, version: r.u32()?, labelmask: r.u32()? });
+    }
+    Ok(servers)
+}
+
+fn put_servers(out: &mut Vec<u8>, servers: &[CsLoc]) {
+    for s in servers {
+        out.put_u32(s.addr.ip);
+        out.put_u16(s.addr.port);
+        out.put_u32(s.version);
+        out.put_u32(s.labelmask);
     }
 }
 

@@ -299,6 +299,10 @@ pub fn chunk_loc() -> impl Strategy<Value = ChunkLoc> {
         .prop_map(|(length, chunk, version, servers)| ChunkLoc { length, chunk, version, servers })
 }
 
+fn first_chunk() -> impl Strategy<Value = FirstChunk> {
+    chunk_loc().prop_map(|l| FirstChunk { chunk: l.chunk, version: l.version, servers: l.servers })
+}
+
 fn sclass() -> impl Strategy<Value = Sclass> {
     prop_oneof![
         any::<u8>().prop_filter("0 and 0xFF are not goals", |g| *g != 0 && *g != 0xFF).prop_map(Sclass::Goal),
@@ -390,8 +394,12 @@ fn namespace_replies() -> BoxedStrategy<MaToCl> {
         (u(), w(), w(), w(), w(), w(), u()).prop_map(|(msgid, total, avail, free, trash, sustained, inodes)| {
             MaToCl::Statfs { msgid, total, avail, free, trash, sustained, inodes }
         }),
-        (u(), u(), attr(), proptest::option::of(any::<u16>()))
-            .prop_map(|(msgid, inode, attr, lflags)| MaToCl::Lookup { msgid, inode, attr, lflags }),
+        (u(), u(), attr(), proptest::option::of(any::<u16>()), first_chunk()).prop_map(
+            |(msgid, inode, attr, lflags, chunk)| {
+                let flagged = lflags.is_some_and(|f| f & client::LOOKUP_CHUNK_ZERO_DATA != 0);
+                MaToCl::Lookup { msgid, inode, attr, lflags, first_chunk: flagged.then_some(chunk) }
+            }
+        ),
         (reply_kind(&[client::GETATTR_REPLY, client::SETATTR_REPLY]), u(), attr())
             .prop_map(|(kind, msgid, attr)| MaToCl::Attr { kind, msgid, attr }),
         (

@@ -95,11 +95,16 @@ impl Encode for MaToCl {
                 }
                 out.put_u32(*inodes);
             }
-            Lookup { inode, attr, lflags, .. } => {
+            Lookup { inode, attr, lflags, first_chunk, .. } => {
                 out.put_u32(*inode);
                 out.extend_from_slice(attr);
                 if let Some(f) = lflags {
                     out.put_u16(*f);
+                }
+                let flagged = lflags.is_some_and(|f| f & crate::client::LOOKUP_CHUNK_ZERO_DATA != 0);
+                assert_eq!(flagged, first_chunk.is_some(), "chunk 0 data goes with its lflags bit only");
+                if let Some(c) = first_chunk {
+                    c.put(out);
                 }
             }
             Attr { attr, .. } => out.extend_from_slice(attr),

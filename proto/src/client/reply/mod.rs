@@ -7,7 +7,7 @@
 //! any FUSE reply kind is the error form, [`MaToCl::Status`].
 
 use crate::client::ids::*;
-use crate::client::types::{get_attr, get_cstring, get_name, AttrBytes, ChunkLoc, DirEntries, DirStats, Sclass};
+use crate::client::types::{get_attr, get_cstring, get_name, AttrBytes, ChunkLoc, DirEntries, DirStats, FirstChunk, Sclass};
 use crate::error::{Error, Result};
 use crate::status::Status;
 use crate::wire::Reader;
@@ -92,12 +92,14 @@ pub enum MaToCl {
         inodes: u32,
     },
     /// `lflags` (access bits and hints) is absent in the minimal form; the
-    /// client then asks again before every open.
+    /// client then asks again before every open. `first_chunk` comes only
+    /// with `lflags` that have [`LOOKUP_CHUNK_ZERO_DATA`](crate::client::LOOKUP_CHUNK_ZERO_DATA).
     Lookup {
         msgid: u32,
         inode: u32,
         attr: AttrBytes,
         lflags: Option<u16>,
+        first_chunk: Option<FirstChunk>,
     },
     /// `GETATTR` and `SETATTR` replies.
     Attr {
@@ -375,8 +377,12 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
         },
         LOOKUP_REPLY => {
             let (inode, attr) = (r.u32()?, get_attr(r)?);
-            let lflags = if len == 46 { Some(r.u16()?) } else { None };
-            MaToCl::Lookup { msgid, inode, attr, lflags }
+            let lflags = if len > 44 { Some(r.u16()?) } else { None };
+            let first_chunk = match lflags {
+                Some(f) if f & crate::client::LOOKUP_CHUNK_ZERO_DATA != 0 => Some(FirstChunk::get(r, kind)?),
+                _ => None,
+            };
+            MaToCl::Lookup { msgid, inode, attr, lflags, first_chunk }
         }
         GETATTR_REPLY | SETATTR_REPLY => MaToCl::Attr { kind, msgid, attr: get_attr(r)? },
         MKNOD_REPLY | MKDIR_REPLY | SYMLINK_REPLY | LINK_REPLY | RENAME_REPLY => {
