@@ -7,7 +7,9 @@
 //! any FUSE reply kind is the error form, [`MaToCl::Status`].
 
 use crate::client::ids::*;
-use crate::client::types::{get_attr, get_cstring, get_name, AttrBytes, ChunkLoc, DirEntries, DirStats, FirstChunk, Sclass};
+use crate::client::types::{
+    get_attr, get_cstring, get_name, AttrBytes, ChunkLoc, DirEntries, DirStats, FirstChunk, Sclass,
+};
 use crate::error::{Error, Result};
 use crate::status::Status;
 use crate::wire::Reader;

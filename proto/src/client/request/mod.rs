@@ -50,7 +50,8 @@ pub enum ClToMa {
         version: u32,
         metaid: Option<u64>,
     },
-    /// A tool's connection; `sessionid` carries the tool's uid in 3.0.117.
+    /// A tool's connection; `sessionid` is that of the mount whose
+    /// `.masterinfo` the tool read (mfsmount's proxy answers it itself).
     Tools {
         sessionid: u32,
         version: u32,
