@@ -3,6 +3,9 @@
 //! status or not at all).
 
 pub const NOP: u32 = 0;
+/// Defined "for future use": the master ignores them, nobody sends them.
+pub const UNKNOWN_COMMAND: u32 = 1;
+pub const BAD_COMMAND_SIZE: u32 = 2;
 pub const GET_VERSION: u32 = 10;
 pub const GET_CONFIG: u32 = 80;
 

@@ -285,6 +285,8 @@ fn other() -> impl Strategy<Value = ClToMa> {
         (500u32..=547).prop_map(|kind| ClToMa::Other { kind, msgid: None }),
         any::<u32>().prop_map(|m| ClToMa::Other { kind: client::GET_CONFIG, msgid: Some(m) }),
         proptest::option::of(any::<u32>()).prop_map(|msgid| ClToMa::Other { kind: client::GET_VERSION, msgid }),
+        proptest::sample::select(&[client::UNKNOWN_COMMAND, client::BAD_COMMAND_SIZE][..])
+            .prop_map(|kind| ClToMa::Other { kind, msgid: None }),
     ]
 }
 
@@ -635,8 +637,8 @@ pub fn ma_to_ml_variant(m: &MaToMl) -> usize {
 
 /// Ids the client and metalogger decoders know, for the fuzzers.
 pub const CLIENT_KINDS: &[u32] = &[
-    0, 10, 50, 51, 60, 61, 62, 63, 64, 80, 350, 360, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412,
-    413, 414, 415, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434, 435,
-    436, 437, 438, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 462, 463, 464, 465, 478, 479, 480, 481, 482, 483,
-    492, 493, 494, 495, 499, 500, 547, 700, 701, 702, 703, 704, 705, 706,
+    0, 1, 2, 10, 50, 51, 60, 61, 62, 63, 64, 80, 350, 360, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411,
+    412, 413, 414, 415, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434,
+    435, 436, 437, 438, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 462, 463, 464, 465, 478, 479, 480, 481, 482,
+    483, 492, 493, 494, 495, 499, 500, 547, 700, 701, 702, 703, 704, 705, 706,
 ];

@@ -86,6 +86,7 @@ pub enum ClToMa {
         name: Vec<u8>,
         cred: Cred,
     },
+    /// The 16-byte form without `opened` reads as `opened` 0.
     GetAttr {
         msgid: u32,
         inode: u32,
@@ -299,6 +300,8 @@ pub enum ClToMa {
     AmtimeInodes(Vec<(u32, u32, u32)>),
     /// A request elkfs does not model; `msgid` is its first word where the
     /// message has one (350–499, `GET_CONFIG`, a 4-byte `GET_VERSION`).
+    /// `UNKNOWN_COMMAND` and `BAD_COMMAND_SIZE` land here too, without
+    /// msgid: the real master ignores them.
     Other {
         kind: u32,
         msgid: Option<u32>,
@@ -595,6 +598,7 @@ impl ClToMa {
                 };
             }
             GET_CONFIG => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
+            UNKNOWN_COMMAND | BAD_COMMAND_SIZE => return Ok(ClToMa::Other { kind, msgid: None }),
             _ if FUSE_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
             _ if ADMIN_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: None }),
             _ => return Err(Error::UnknownType { kind, len }),
