@@ -3,18 +3,30 @@
 //! for byte.
 //!
 //! Capture setup: one mfsmaster, one mfschunkserver, one mfsmetalogger and
-//! one mfsmount in a private network namespace, all on 10.91.0.1; tcpdump
-//! on its `lo` for everything but ports 9420/9422. On the mount: mkdir,
-//! write a small and a 1.25 MiB file, read, `ls -la`, symlink, readlink,
-//! hard link, rename, truncate, mknod (fifo), chmod, utimes, set/get/list/
-//! remove an xattr, flock, fcntl lock, statfs; then `mfsgetgoal`,
-//! `mfssetgoal` (plain and `-r`), `mfsgettrashtime`, `mfssettrashtime`,
-//! `mfsfileinfo`, `mfscheckfile`, `mfsdirinfo`; then unlink and rmdir. The
-//! tools talk to mfsmount's proxy, which forwards their requests on the
-//! mount's own 9421 link. All 390 packets of the capture (9419, 9421 and
-//! the proxy streams) decoded and re-encoded to the same bytes, except the
-//! two `GETFACL` requests, which elkfs keeps as `Other` (kind and msgid
-//! only); the ones below are a sample of each kind and form.
+//! mfsmounts in a private network namespace, all on one address (10.91.0.1,
+//! then 10.91.0.2); tcpdump on its `lo` for everything but ports 9420/9422.
+//!
+//! First capture, one mount: mkdir, write a small and a 1.25 MiB file,
+//! read, `ls -la`, symlink, readlink, hard link, rename, truncate, mknod
+//! (fifo), chmod, utimes, set/get/list/remove an xattr, flock, fcntl lock,
+//! statfs; then `mfsgetgoal`, `mfssetgoal` (plain and `-r`),
+//! `mfsgettrashtime`, `mfssettrashtime`, `mfsfileinfo`, `mfscheckfile`,
+//! `mfsdirinfo`; then unlink and rmdir. The tools talk to mfsmount's proxy,
+//! which forwards their requests on the mount's own 9421 link.
+//!
+//! Second capture: a second mount of a password-protected subfolder
+//! (GETRANDOM, then NEWSESSION with the digest, which matched
+//! `MD5(random[..16] ‖ MD5(password) ‖ random[16..])`), a meta mount, a
+//! read after dropping caches (READ_CHUNK), a master restart (every mount
+//! sent RECONNECT, then CLOSESESSION for its old session id), the
+//! metalogger registering again with `rver` 2.
+//!
+//! All 746 packets of both captures (9419, 9421 and the proxy streams)
+//! decoded and re-encoded to the same bytes, except the `GETFACL` and
+//! `SCLASS_LIST` requests, which elkfs keeps as `Other` (kind and msgid
+//! only, to be answered with a status), and the two `SCLASS_LIST` replies,
+//! which `MaToCl` does not model. The ones below are a sample of each kind
+//! and form.
 
 use elkfs_proto::client::{self, *};
 use elkfs_proto::frame::Encode;
@@ -586,5 +598,106 @@ fn metalogger() {
         "METACHANGES_LOG",
         "000000330000002fff0000000000000002313739353633373531377c435344424f5028302c3137333733353933372c393432322c302900",
         MaToMl::Log { version: 2, text: b"1795637517|CSDBOP(0,173735937,9422,0)".to_vec() },
+    );
+}
+
+#[test]
+fn password_meta_and_reconnect() {
+    cl("GETRANDOM", &format!("0000019000000041{BLOB_HEX}01"), ClToMa::GetRandom);
+    let random = unhex("ce4aa839b03bd820468a5849bb6cd2609cc550c09c9efb40e553acdc406565af");
+    ma(
+        "GETRANDOM reply",
+        "0000019100000020ce4aa839b03bd820468a5849bb6cd2609cc550c09c9efb40e553acdc406565af",
+        MaToCl::Random(random.try_into().unwrap()),
+    );
+    cl(
+        "NEWSESSION with digest",
+        &format!(
+            "0000019000000077{BLOB_HEX}02000300ea000000162f746d702f706361702d656c6b2f77322f6d6e743200000000042f707700\
+             606f139d703e7bdbb3d9bc06f98eb27c"
+        ),
+        ClToMa::NewSession {
+            version: VERSION,
+            info: b"/tmp/pcap-elk/w2/mnt2\0".to_vec(),
+            path: b"/pw\0".to_vec(),
+            resume: None,
+            digest: Some(unhex("606f139d703e7bdbb3d9bc06f98eb27c").try_into().unwrap()),
+        },
+    );
+    cl(
+        "NEWMETASESSION",
+        &format!("000001900000005f{BLOB_HEX}05000300ea000000162f746d702f706361702d656c6b2f77322f6d6e743300"),
+        ClToMa::NewMetaSession {
+            version: VERSION,
+            info: b"/tmp/pcap-elk/w2/mnt3\0".to_vec(),
+            resume: None,
+            digest: None,
+        },
+    );
+    ma(
+        "NEWMETASESSION reply (27 bytes)",
+        "000001910000001b000300ea000000036b07426f76ac047600010900000000ffffffff",
+        MaToCl::MetaSession(MetaSession {
+            version: VERSION,
+            sessionid: 3,
+            metaid: 0x6B07_426F_76AC_0476,
+            sesflags: 0,
+            mingoal: 1,
+            maxgoal: 9,
+            mintrashtime: 0,
+            maxtrashtime: u32::MAX,
+        }),
+    );
+    cl(
+        "RECONNECT (81 bytes)",
+        &format!("0000019000000051{BLOB_HEX}0300000001000300ea6b07426f76ac0476"),
+        ClToMa::Reconnect { sessionid: 1, version: VERSION, metaid: Some(0x6B07_426F_76AC_0476) },
+    );
+    ma(
+        "RECONNECT reply (version + status)",
+        "0000019100000005000300ea00",
+        MaToCl::Reconnected { version: VERSION, status: Status::OK },
+    );
+    cl(
+        "CLOSESESSION (77 bytes)",
+        &format!("000001900000004d{BLOB_HEX}06000000016b07426f76ac0476"),
+        ClToMa::CloseSession { sessionid: 1, metaid: Some(0x6B07_426F_76AC_0476) },
+    );
+    ma("CLOSESESSION reply", "000001910000000100", MaToCl::RegisterStatus(Status::OK));
+}
+
+#[test]
+fn second_capture_data_and_one_way() {
+    cl(
+        "READ_CHUNK",
+        "000001b00000000d00000004000000040000000000",
+        ClToMa::ReadChunk { msgid: 4, inode: 4, index: 0, flags: 0 },
+    );
+    ma(
+        "READ_CHUNK reply",
+        "000001b1000000270000000402000000000000000b0000000000000001000000010a5b000224ce000300ea00000000",
+        MaToCl::Chunk {
+            kind: client::READ_CHUNK_REPLY,
+            msgid: 4,
+            loc: ChunkLoc {
+                length: 11,
+                chunk: 1,
+                version: 1,
+                servers: vec![CsLoc { addr: Addr { ip: IP + 1, port: 9422 }, version: VERSION, labelmask: 0 }],
+            },
+        },
+    );
+    cl("SUSTAINED_INODES (none)", "000002bc00000000", ClToMa::SustainedInodes(Vec::new()));
+    cl("SUSTAINED_INODES", "000002bc000000080000000400000005", ClToMa::SustainedInodes(vec![4, 5]));
+    ma("INVALIDATE_CHUNK_CACHE", "000002c20000000400000000", MaToCl::InvalidateChunkCache);
+    let packet = unhex("00000168000000050000000600");
+    assert_eq!(
+        ClToMa::decode(client::SCLASS_LIST, &packet[HEADER_LEN..]),
+        Ok(ClToMa::Other { kind: client::SCLASS_LIST, msgid: Some(6) })
+    );
+    check(
+        "REGISTER (rver 2, after the master restart)",
+        "000000320000000f02000300ea000a000000000000001e",
+        Expect::Ml(MlToMa::RegisterFrom { version: VERSION, timeout: 10, min_version: 30 }),
     );
 }
