@@ -150,6 +150,9 @@ fn unknown_requests_by_range() {
     assert!(matches!(ClToMa::decode(client::SNAPSHOT, &[0, 1]), Err(Error::Truncated { .. })));
     assert!(matches!(ClToMa::decode(349, &payload), Err(Error::UnknownType { kind: 349, .. })));
     assert!(matches!(ClToMa::decode(548, &payload), Err(Error::UnknownType { kind: 548, .. })));
+    // Odd ids are replies: no client sends them, and no status answers them.
+    assert!(matches!(ClToMa::decode(client::SNAPSHOT_REPLY, &payload), Err(Error::UnknownType { .. })));
+    assert!(matches!(ClToMa::decode(client::REGISTER_REPLY, &payload), Err(Error::UnknownType { .. })));
     assert!(matches!(ClToMa::decode(client::CHUNK_HAS_CHANGED, &payload), Err(Error::UnknownType { .. })));
 }
 

@@ -278,11 +278,11 @@ fn data_ops() -> BoxedStrategy<ClToMa> {
 /// `GET_VERSION`.
 fn other() -> impl Strategy<Value = ClToMa> {
     // Unmodelled ids are exactly those a bare msgid decodes to `Other` for.
-    let modelled = |k: &u32| matches!(ClToMa::decode(*k, &[0; 4]), Ok(ClToMa::Other { .. }));
+    let unmodelled = |k: &u32| matches!(ClToMa::decode(*k, &[0; 4]), Ok(ClToMa::Other { .. }));
     prop_oneof![
-        ((350u32..=499).prop_filter("modelled request", modelled), any::<u32>())
+        ((350u32..=499).prop_filter("an unmodelled request id", unmodelled), any::<u32>())
             .prop_map(|(kind, m)| ClToMa::Other { kind, msgid: Some(m) }),
-        (500u32..=547).prop_map(|kind| ClToMa::Other { kind, msgid: None }),
+        (250u32..=273).prop_map(|half| ClToMa::Other { kind: half * 2, msgid: None }),
         any::<u32>().prop_map(|m| ClToMa::Other { kind: client::GET_CONFIG, msgid: Some(m) }),
         proptest::option::of(any::<u32>()).prop_map(|msgid| ClToMa::Other { kind: client::GET_VERSION, msgid }),
         proptest::sample::select(&[client::UNKNOWN_COMMAND, client::BAD_COMMAND_SIZE][..])

@@ -2,9 +2,10 @@
 //!
 //! Decoding accepts what 3.0.117 mfsmount and the 3.0.117 tools send, plus
 //! the single-gid credential form where the master takes it. Every other
-//! request id in 350–547 becomes [`ClToMa::Other`], so the master can answer
-//! it with a status instead of closing the connection; any other unknown id
-//! is an error (the connection is closed, as the real master does).
+//! request id in 350–547 (the even ones: odd ids are replies, which no
+//! client sends) becomes [`ClToMa::Other`], so the master can answer it
+//! with a status instead of closing the connection; any other unknown id is
+//! an error (the connection is closed, as the real master does).
 
 use crate::client::ids::*;
 use crate::client::types::{get_cstring, get_name, Cred};
@@ -299,7 +300,10 @@ pub enum ClToMa {
     /// `(inode, atime, mtime)` updates (no msgid, no reply).
     AmtimeInodes(Vec<(u32, u32, u32)>),
     /// A request elkfs does not model; `msgid` is its first word where the
-    /// message has one (350–499, `GET_CONFIG`, a 4-byte `GET_VERSION`).
+    /// message has one (350–499, `GET_CONFIG`, a 4-byte `GET_VERSION`), and
+    /// a status answer goes out as `kind + 1` with that msgid. The
+    /// monitoring ids (500–547) carry none: `mfscli` expects their real
+    /// answer or nothing.
     /// `UNKNOWN_COMMAND` and `BAD_COMMAND_SIZE` land here too, without
     /// msgid: the real master ignores them.
     Other {
@@ -599,6 +603,7 @@ impl ClToMa {
             }
             GET_CONFIG => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
             UNKNOWN_COMMAND | BAD_COMMAND_SIZE => return Ok(ClToMa::Other { kind, msgid: None }),
+            _ if kind % 2 == 1 => return Err(Error::UnknownType { kind, len }),
             _ if FUSE_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
             _ if ADMIN_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: None }),
             _ => return Err(Error::UnknownType { kind, len }),
