@@ -11,6 +11,14 @@ pub const MATOCS_MAX_PAYLOAD: usize = 10_000;
 pub const DATA_MAX_PAYLOAD: usize = 100_000;
 /// Largest payload a master accepts from a chunkserver.
 pub const CSTOMA_MAX_PAYLOAD: usize = 500_000_000;
+/// Largest payload a master accepts from a client (mount, tools, mfscli).
+/// The other direction has no limit in 3.0.117: mfsmount grows its buffer
+/// to whatever the master announces (a big `READDIR` reply can be large).
+pub const CLTOMA_MAX_PAYLOAD: usize = 50_000_000;
+/// Largest payload a master accepts from a metalogger.
+pub const ANTOMA_MAX_PAYLOAD: usize = 1_500_000;
+/// Largest payload a metalogger accepts from its master.
+pub const MATOAN_MAX_PAYLOAD: usize = 1_500_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {

@@ -9,10 +9,12 @@
 //! the data itself never passes through this crate, so the chunkserver can
 //! receive it straight into an engine buffer and send it from one.
 
+pub mod client;
 pub mod data;
 mod error;
 pub mod frame;
 pub mod master_cs;
+pub mod metalogger;
 pub mod status;
 mod wire;
 

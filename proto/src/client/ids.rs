@@ -1,0 +1,157 @@
+//! Message ids of the client link, the storage-class admin messages and the
+//! monitoring range `mfscli` uses (ids only: elkfs answers those with a
+//! status or not at all).
+
+pub const NOP: u32 = 0;
+/// Defined "for future use": the master ignores them, nobody sends them.
+pub const UNKNOWN_COMMAND: u32 = 1;
+pub const BAD_COMMAND_SIZE: u32 = 2;
+pub const GET_VERSION: u32 = 10;
+pub const GET_CONFIG: u32 = 80;
+
+pub const SCLASS_CREATE: u32 = 350;
+pub const SCLASS_CHANGE: u32 = 352;
+pub const SCLASS_DELETE: u32 = 354;
+pub const SCLASS_DUPLICATE: u32 = 356;
+pub const SCLASS_RENAME: u32 = 358;
+pub const SCLASS_LIST: u32 = 360;
+
+pub const REGISTER: u32 = 400;
+pub const REGISTER_REPLY: u32 = 401;
+pub const STATFS: u32 = 402;
+pub const STATFS_REPLY: u32 = 403;
+pub const ACCESS: u32 = 404;
+pub const ACCESS_REPLY: u32 = 405;
+pub const LOOKUP: u32 = 406;
+pub const LOOKUP_REPLY: u32 = 407;
+pub const GETATTR: u32 = 408;
+pub const GETATTR_REPLY: u32 = 409;
+pub const SETATTR: u32 = 410;
+pub const SETATTR_REPLY: u32 = 411;
+pub const READLINK: u32 = 412;
+pub const READLINK_REPLY: u32 = 413;
+pub const SYMLINK: u32 = 414;
+pub const SYMLINK_REPLY: u32 = 415;
+pub const MKNOD: u32 = 416;
+pub const MKNOD_REPLY: u32 = 417;
+pub const MKDIR: u32 = 418;
+pub const MKDIR_REPLY: u32 = 419;
+pub const UNLINK: u32 = 420;
+pub const UNLINK_REPLY: u32 = 421;
+pub const RMDIR: u32 = 422;
+pub const RMDIR_REPLY: u32 = 423;
+pub const RENAME: u32 = 424;
+pub const RENAME_REPLY: u32 = 425;
+pub const LINK: u32 = 426;
+pub const LINK_REPLY: u32 = 427;
+pub const READDIR: u32 = 428;
+pub const READDIR_REPLY: u32 = 429;
+pub const OPEN: u32 = 430;
+pub const OPEN_REPLY: u32 = 431;
+pub const READ_CHUNK: u32 = 432;
+pub const READ_CHUNK_REPLY: u32 = 433;
+pub const WRITE_CHUNK: u32 = 434;
+pub const WRITE_CHUNK_REPLY: u32 = 435;
+pub const WRITE_CHUNK_END: u32 = 436;
+pub const WRITE_CHUNK_END_REPLY: u32 = 437;
+pub const APPEND_SLICE: u32 = 438;
+pub const APPEND_SLICE_REPLY: u32 = 439;
+pub const CHECK: u32 = 440;
+pub const CHECK_REPLY: u32 = 441;
+pub const GETTRASHTIME: u32 = 442;
+pub const GETTRASHTIME_REPLY: u32 = 443;
+pub const SETTRASHTIME: u32 = 444;
+pub const SETTRASHTIME_REPLY: u32 = 445;
+pub const GETSCLASS: u32 = 446;
+pub const GETSCLASS_REPLY: u32 = 447;
+pub const SETSCLASS: u32 = 448;
+pub const SETSCLASS_REPLY: u32 = 449;
+pub const GETTRASH: u32 = 450;
+pub const GETTRASH_REPLY: u32 = 451;
+pub const GETDETACHEDATTR: u32 = 452;
+pub const GETDETACHEDATTR_REPLY: u32 = 453;
+pub const GETTRASHPATH: u32 = 454;
+pub const GETTRASHPATH_REPLY: u32 = 455;
+pub const SETTRASHPATH: u32 = 456;
+pub const SETTRASHPATH_REPLY: u32 = 457;
+pub const UNDEL: u32 = 458;
+pub const UNDEL_REPLY: u32 = 459;
+pub const PURGE: u32 = 460;
+pub const PURGE_REPLY: u32 = 461;
+pub const GETDIRSTATS: u32 = 462;
+pub const GETDIRSTATS_REPLY: u32 = 463;
+pub const TRUNCATE: u32 = 464;
+pub const TRUNCATE_REPLY: u32 = 465;
+pub const REPAIR: u32 = 466;
+pub const REPAIR_REPLY: u32 = 467;
+pub const SNAPSHOT: u32 = 468;
+pub const SNAPSHOT_REPLY: u32 = 469;
+pub const GETSUSTAINED: u32 = 470;
+pub const GETSUSTAINED_REPLY: u32 = 471;
+pub const GETEATTR: u32 = 472;
+pub const GETEATTR_REPLY: u32 = 473;
+pub const SETEATTR: u32 = 474;
+pub const SETEATTR_REPLY: u32 = 475;
+pub const QUOTACONTROL: u32 = 476;
+pub const QUOTACONTROL_REPLY: u32 = 477;
+pub const GETXATTR: u32 = 478;
+pub const GETXATTR_REPLY: u32 = 479;
+pub const SETXATTR: u32 = 480;
+pub const SETXATTR_REPLY: u32 = 481;
+pub const CREATE: u32 = 482;
+pub const CREATE_REPLY: u32 = 483;
+pub const PARENTS: u32 = 484;
+pub const PARENTS_REPLY: u32 = 485;
+pub const PATHS: u32 = 486;
+pub const PATHS_REPLY: u32 = 487;
+pub const GETFACL: u32 = 488;
+pub const GETFACL_REPLY: u32 = 489;
+pub const SETFACL: u32 = 490;
+pub const SETFACL_REPLY: u32 = 491;
+pub const FLOCK: u32 = 492;
+pub const FLOCK_REPLY: u32 = 493;
+pub const POSIX_LOCK: u32 = 494;
+pub const POSIX_LOCK_REPLY: u32 = 495;
+pub const ARCHCTL: u32 = 496;
+pub const ARCHCTL_REPLY: u32 = 497;
+/// Defined but neither sent nor handled by 3.0.117.
+pub const FSYNC: u32 = 498;
+/// The reply id of `FSYNC`, reused by pre-3.0.74 clients for their list of
+/// open inodes (no msgid); the 3.0.117 master still takes it as such.
+pub const SUSTAINED_INODES_DEPRECATED: u32 = 499;
+
+pub const CSERV_LIST: u32 = 500;
+pub const MONOTONIC_DATA: u32 = 502;
+pub const CHART: u32 = 504;
+pub const CHART_DATA: u32 = 506;
+pub const SESSION_LIST: u32 = 508;
+pub const INFO: u32 = 510;
+pub const FSTEST_INFO: u32 = 512;
+pub const CHUNKSTEST_INFO: u32 = 514;
+pub const CHUNKS_MATRIX: u32 = 516;
+pub const QUOTA_INFO: u32 = 518;
+pub const EXPORTS_INFO: u32 = 520;
+pub const MLOG_LIST: u32 = 522;
+pub const CSSERV_COMMAND: u32 = 524;
+pub const SESSION_COMMAND: u32 = 526;
+pub const MEMORY_INFO: u32 = 528;
+pub const MODULE_INFO: u32 = 530;
+pub const LIST_OPEN_FILES: u32 = 532;
+pub const LIST_ACQUIRED_LOCKS: u32 = 534;
+pub const MASS_RESOLVE_PATHS: u32 = 536;
+pub const SCLASS_INFO: u32 = 542;
+pub const MISSING_CHUNKS: u32 = 544;
+pub const NODE_INFO: u32 = 546;
+
+pub const SUSTAINED_INODES: u32 = 700;
+pub const AMTIME_INODES: u32 = 701;
+pub const CHUNK_HAS_CHANGED: u32 = 702;
+pub const FLENG_HAS_CHANGED: u32 = 703;
+pub const TIME_SYNC: u32 = 704;
+pub const TIME_SYNC_REPLY: u32 = 705;
+pub const INVALIDATE_CHUNK_CACHE: u32 = 706;
+
+/// The storage-class and FUSE requests: everything here starts with a msgid.
+pub const FUSE_RANGE: std::ops::RangeInclusive<u32> = 350..=499;
+/// The monitoring requests of `mfscli`: no msgid.
+pub const ADMIN_RANGE: std::ops::RangeInclusive<u32> = 500..=547;
