@@ -48,7 +48,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let mut feed = None;
+    let mut feed: Option<tokio::sync::broadcast::Receiver<changelog::Entry>> = None;
     let mut download: Option<std::fs::File> = None;
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     loop {

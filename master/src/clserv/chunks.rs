@@ -59,7 +59,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                         tracing::info!(chunk, version, %status, "write chunk: chunkservers refused");
                         let (_, after) = shared.change(|m| {
                             if plan.prev_version.is_none() {
-                                m.write_chunk_failed(inode, index, chunk);
+                                m.write_chunk_failed(inode, index, chunk, unix_now());
                             } else {
                                 let _ = m.write_chunk_end(inode, chunk, 0, unix_now());
                             }

@@ -24,7 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::meta::Inode;
 use crate::net::{read_frame, FrameLimit};
 use crate::shared::Shared;
 
@@ -64,12 +63,11 @@ pub(crate) struct Conn {
     tx: mpsc::UnboundedSender<Out>,
 }
 
+/// Only the root of the file system can be mounted so far, so a session
+/// needs no inode translation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SessionView {
     pub id: u32,
-    pub root: Inode,
-    /// A tools connection: statistics and goal/trash commands only.
-    pub tools: bool,
 }
 
 impl Conn {
@@ -152,7 +150,15 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
         | ClToMa::Tools { .. }
         | ClToMa::NewMetaSession { .. }
         | ClToMa::CloseSession { .. } => register::handle(conn, request),
-        ClToMa::Nop { .. } | ClToMa::SustainedInodes(_) | ClToMa::AmtimeInodes(_) => Ok(()),
+        ClToMa::Nop { .. } | ClToMa::AmtimeInodes(_) => Ok(()),
+        ClToMa::SustainedInodes(inodes) => {
+            // The client's list of open files: what it no longer lists is
+            // released (and a deleted file kept open may go).
+            if let Some(session) = conn.session {
+                let _ = conn.shared.change(|m| m.sync_open(session.id, &inodes, crate::shared::unix_now()));
+            }
+            Ok(())
+        }
         ClToMa::TimeSync { msgid } => {
             let usec = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

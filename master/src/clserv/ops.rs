@@ -8,11 +8,34 @@ use elkfs_proto::client::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
 use elkfs_proto::Status;
 
 use super::{fail, Conn, SessionView};
-use crate::meta::{Ctx, Meta, NodeType};
+use crate::cluster::{CopyInfo, CopyState};
+use crate::meta::{Ctx, Meta, NodeType, SetMode};
 use crate::shared::unix_now;
 
 /// `SMODE_*` bit: apply to the whole tree.
 const SMODE_RMASK: u8 = 4;
+/// `GMODE_*` bit: count the whole tree.
+const GMODE_RECURSIVE: u8 = 1;
+
+/// `SMODE_*` low bits: 0 set, 1 increase only, 2 decrease only.
+fn set_mode(smode: u8) -> SetMode {
+    match smode & SMODE_TMASK {
+        1 => SetMode::IncreaseOnly,
+        2 => SetMode::DecreaseOnly,
+        _ => SetMode::Set,
+    }
+}
+
+/// `CHECK_*` copy status for `mfsfileinfo`.
+fn check_status(copy: &CopyInfo) -> u8 {
+    match (copy.state, copy.on_removal_disk) {
+        (CopyState::Valid, false) => 0,
+        (CopyState::Valid, true) => 1,
+        (CopyState::WrongVersion, false) => 2,
+        (CopyState::WrongVersion, true) => 3,
+        _ => 4,
+    }
+}
 
 pub(super) fn ctx(cred: &Cred) -> Ctx {
     Ctx { uid: cred.uid, gids: cred.gids.clone(), now: unix_now() }
@@ -31,7 +54,7 @@ fn node_type(wire: u8) -> Option<NodeType> {
     })
 }
 
-pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClToMa) {
+pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClToMa) {
     let shared = &conn.shared;
     match request {
         ClToMa::Statfs { msgid } => {
@@ -46,7 +69,7 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
                     free: avail,
                     trash: stats.trash_bytes,
                     sustained: 0,
-                    inodes: stats.inodes,
+                    inodes: u32::try_from(stats.inodes).unwrap_or(u32::MAX),
                 },
             );
         }
@@ -59,7 +82,7 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
             conn.send(
                 after,
                 match r {
-                    Ok((inode, attr)) => MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None },
+                    Ok((inode, attr)) => MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None, first_chunk: None },
                     Err(s) => fail(kind, msgid, s),
                 },
             );
@@ -95,7 +118,11 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
             conn.send(after, entry_reply(MKNOD, msgid, r));
         }
         ClToMa::Create { msgid, parent, name, mode, umask, cred } => {
-            let (r, after) = shared.change(|m| m.mknod(&ctx(&cred), parent, &name, NodeType::File, mode, umask, 0));
+            let (r, after) = shared.change(|m| {
+                let made = m.mknod(&ctx(&cred), parent, &name, NodeType::File, mode, umask, 0)?;
+                m.open(session.id, made.0, unix_now())?;
+                Ok(made)
+            });
             conn.send(
                 after,
                 match r {
@@ -142,7 +169,11 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
         ClToMa::Open { msgid, inode, cred, flags } => {
             // Open flags: 1 read, 2 write; access bits r=4 w=2.
             let mask = if flags & 1 != 0 { 4 } else { 0 } | if flags & 2 != 0 { 2 } else { 0 };
-            let (r, after) = shared.read(|m| m.access(&ctx(&cred), inode, mask).and_then(|()| m.getattr(inode)));
+            let (r, after) = shared.change(|m| {
+                m.access(&ctx(&cred), inode, mask)?;
+                m.open(session.id, inode, unix_now())?;
+                m.getattr(inode)
+            });
             conn.send(
                 after,
                 match r {
@@ -156,15 +187,15 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
         | ClToMa::Flock { msgid, .. }
         | ClToMa::PosixLock { msgid, .. }
         | ClToMa::GetDirStats { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
-        ClToMa::GetSclass { msgid, inode, .. } => {
-            let (r, after) = shared.read(|m| m.getattr(inode).map(|_| m.get_goal(inode)));
+        ClToMa::GetSclass { msgid, inode, gmode } => {
+            let (r, after) = shared.read(|m| m.goal_counts(inode));
             conn.send(
                 after,
                 match r {
-                    Ok(goal) => {
-                        let is_dir = shared.lock().getattr(inode).map(|a| a.is_dir()).unwrap_or(false);
-                        let one = vec![(Sclass::Goal(goal), 1)];
-                        let (files, dirs) = if is_dir { (vec![], one) } else { (one, vec![]) };
+                    Ok(counts) => {
+                        let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+                        let files = counts.iter().filter(|c| c.1 > 0).map(|&(g, f, _)| (Sclass::Goal(g), f)).collect();
+                        let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(g, _, d)| (Sclass::Goal(g), d)).collect();
                         MaToCl::Sclass { msgid, files, dirs }
                     }
                     Err(s) => fail(GETSCLASS, msgid, s),
@@ -178,7 +209,7 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
             };
             let c = Ctx { uid, gids: vec![], now: unix_now() };
             let recursive = smode & SMODE_RMASK != 0;
-            let (r, after) = shared.change(|m| m.set_goal(&c, inode, goal, recursive, smode & SMODE_TMASK));
+            let (r, after) = shared.change(|m| m.set_goal(&c, inode, goal, recursive, set_mode(smode)));
             conn.send(
                 after,
                 match r {
@@ -193,14 +224,15 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
                 },
             );
         }
-        ClToMa::GetTrashTime { msgid, inode, .. } => {
-            let (r, after) = shared.read(|m| m.getattr(inode).map(|a| (a.is_dir(), m.get_trashtime(inode))));
+        ClToMa::GetTrashTime { msgid, inode, gmode } => {
+            let (r, after) = shared.read(|m| m.trashtime_counts(inode));
             conn.send(
                 after,
                 match r {
-                    Ok((is_dir, t)) => {
-                        let one = vec![(t, 1)];
-                        let (files, dirs) = if is_dir { (vec![], one) } else { (one, vec![]) };
+                    Ok(counts) => {
+                        let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+                        let files = counts.iter().filter(|c| c.1 > 0).map(|&(t, f, _)| (t, f)).collect();
+                        let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(t, _, d)| (t, d)).collect();
                         MaToCl::TrashTime { msgid, files, dirs }
                     }
                     Err(s) => fail(GETTRASHTIME, msgid, s),
@@ -210,7 +242,7 @@ pub(super) fn handle(conn: &Conn, _session: SessionView, kind: u32, request: ClT
         ClToMa::SetTrashTime { msgid, inode, uid, trashtime, smode } => {
             let c = Ctx { uid, gids: vec![], now: unix_now() };
             let recursive = smode & SMODE_RMASK != 0;
-            let (r, after) = shared.change(|m| m.set_trashtime(&c, inode, trashtime, recursive, smode & SMODE_TMASK));
+            let (r, after) = shared.change(|m| m.set_trashtime(&c, inode, trashtime, recursive, set_mode(smode)));
             conn.send(
                 after,
                 match r {
@@ -255,7 +287,7 @@ fn check(conn: &Conn, msgid: u32, inode: u32, index: Option<u32>) {
         }
         Some(index) => match chunks.get(index as usize) {
             Some(&(chunk, version)) if chunk != 0 => {
-                let copies = shared.cluster.copies(chunk).into_iter().map(|c| (c.addr, c.wire_status())).collect();
+                let copies = shared.cluster.copies(chunk).into_iter().map(|c| (c.addr, check_status(&c))).collect();
                 MaToCl::CheckChunk { msgid, chunk, version, copies }
             }
             Some(_) => MaToCl::CheckChunk { msgid, chunk: 0, version: 0, copies: vec![] },

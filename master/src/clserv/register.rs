@@ -10,7 +10,6 @@ use elkfs_proto::Status;
 
 use super::{Conn, SessionView};
 use crate::error::{Error, Result};
-use crate::meta::ROOT;
 use crate::shared::unix_now;
 
 pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
@@ -38,7 +37,7 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             };
             match id {
                 Ok(id) => {
-                    conn.session = Some(SessionView { id, root: ROOT, tools: false });
+                    conn.session = Some(SessionView { id });
                     let metaid = conn.shared.lock().metaid();
                     conn.send(after, MaToCl::Session(session_reply(id, metaid)));
                 }
@@ -51,7 +50,7 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             let after = meta.version();
             drop(meta);
             let status = if ok {
-                conn.session = Some(SessionView { id: sessionid, root: ROOT, tools: false });
+                conn.session = Some(SessionView { id: sessionid });
                 Status::OK
             } else {
                 Status::BADSESSIONID
@@ -59,14 +58,14 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             conn.send(after, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
         }
         ClToMa::Tools { sessionid, .. } => {
-            conn.session = Some(SessionView { id: sessionid, root: ROOT, tools: true });
+            conn.session = Some(SessionView { id: sessionid });
             conn.send(0, MaToCl::RegisterStatus(Status::OK));
         }
         ClToMa::NewMetaSession { .. } => {
             conn.send(0, MaToCl::RegisterStatus(Status::ENOTSUP));
         }
         ClToMa::CloseSession { sessionid, .. } => {
-            let (_, after) = conn.shared.change(|meta| meta.close_session(sessionid));
+            let (_, after) = conn.shared.change(|meta| meta.close_session(sessionid, unix_now()));
             conn.send(after, MaToCl::RegisterStatus(Status::OK));
             conn.session = None;
         }
