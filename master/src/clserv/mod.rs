@@ -111,6 +111,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
                 .await
                 .map_err(|_| Error::peer(&conn.peer, "silent for too long"))??;
             let request = ClToMa::decode(kind, &payload)?;
+            tracing::trace!(peer = %conn.peer, ?request, "client request");
             handle(&mut conn, kind, request)?;
         }
     }

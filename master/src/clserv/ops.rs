@@ -1,7 +1,7 @@
 //! Namespace requests: everything answered from the namespace alone.
 
 use elkfs_proto::client::{
-    ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, EDGEID_MAX, READDIR_ATTRS, SMODE_TMASK,
+    ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, READDIR_ATTRS, SMODE_TMASK,
 };
 use elkfs_proto::client::{CHECK, GETSCLASS, GETTRASHTIME, SETATTR, SETSCLASS, SETTRASHTIME};
 use elkfs_proto::client::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
@@ -14,6 +14,8 @@ use crate::shared::unix_now;
 
 /// `SMODE_*` bit: apply to the whole tree.
 const SMODE_RMASK: u8 = 4;
+/// `OPEN` flag: the file is opened with `O_TRUNC`.
+const OPEN_TRUNCATE: u8 = 0x08;
 /// `GMODE_*` bit: count the whole tree.
 const GMODE_RECURSIVE: u8 = 1;
 
@@ -151,7 +153,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             let (r, after) = shared.change(|m| m.link(&ctx(&cred), inode, dst_parent, &dst_name));
             conn.send(after, entry_reply(LINK, msgid, r.map(|attr| (inode, attr))));
         }
-        ClToMa::ReadDir { msgid, inode, cred, flags, .. } => {
+        ClToMa::ReadDir { msgid, inode, cred, flags, edge, .. } => {
             let (r, after) = shared.read(|m| m.readdir(&ctx(&cred), inode));
             let msg = match r {
                 Ok(list) => {
@@ -160,7 +162,9 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                     } else {
                         DirEntries::Types(list.into_iter().map(|e| (e.name, e.inode, e.kind as u8)).collect())
                     };
-                    MaToCl::ReadDir { msgid, next_edge: EDGEID_MAX, entries }
+                    // The whole directory goes in one reply; like mfsmaster,
+                    // the cursor field echoes the request's.
+                    MaToCl::ReadDir { msgid, next_edge: edge, entries }
                 }
                 Err(s) => fail(kind, msgid, s),
             };
@@ -169,9 +173,15 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         ClToMa::Open { msgid, inode, cred, flags } => {
             // Open flags: 1 read, 2 write; access bits r=4 w=2.
             let mask = if flags & 1 != 0 { 4 } else { 0 } | if flags & 2 != 0 { 2 } else { 0 };
+            let c = ctx(&cred);
             let (r, after) = shared.change(|m| {
-                m.access(&ctx(&cred), inode, mask)?;
-                m.open(session.id, inode, unix_now())?;
+                m.access(&c, inode, mask)?;
+                m.open(session.id, inode, c.now)?;
+                if flags & OPEN_TRUNCATE != 0 {
+                    // O_TRUNC travels with the open; to zero no chunk is cut
+                    // in the middle, so no chunkserver is involved.
+                    return m.truncate(&c, inode, 0, true).map(|t| t.attr);
+                }
                 m.getattr(inode)
             });
             conn.send(
@@ -185,8 +195,32 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         ClToMa::GetXattr { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOATTR)),
         ClToMa::SetXattr { msgid, .. }
         | ClToMa::Flock { msgid, .. }
-        | ClToMa::PosixLock { msgid, .. }
-        | ClToMa::GetDirStats { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
+        | ClToMa::PosixLock { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
+        ClToMa::GetDirStats { msgid, inode } => {
+            let (r, after) = shared.read(|m| m.dir_stats(inode));
+            let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+            conn.send(
+                after,
+                match r {
+                    Ok(d) => MaToCl::DirStats {
+                        msgid,
+                        stats: elkfs_proto::client::DirStats {
+                            inodes: small(d.inodes),
+                            dirs: small(d.dirs),
+                            files: small(d.files),
+                            chunks: small(d.chunks),
+                            length: d.length,
+                            size: d.size,
+                            realsize: d.realsize,
+                        },
+                        // Mount connections (tools go through the mount's
+                        // proxy) get the 60-byte form, as from mfsmaster.
+                        padded: true,
+                    },
+                    Err(s) => fail(kind, msgid, s),
+                },
+            );
+        }
         ClToMa::GetSclass { msgid, inode, gmode } => {
             let (r, after) = shared.read(|m| m.goal_counts(inode));
             conn.send(
