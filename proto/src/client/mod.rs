@@ -11,12 +11,11 @@
 //! sends and accepts; older request forms are taken where the only
 //! difference is the single-gid credential (see [`Cred`]).
 
-mod ids;
+pub mod ids;
 mod reply;
 mod request;
 mod types;
 
-pub use ids::*;
 pub use reply::{DirForm, MaToCl, MetaSession, Session};
 pub use request::{ClToMa, Resume, SclassSet};
 pub use types::{AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, FirstChunk, Sclass, ATTR_LEN};
