@@ -138,6 +138,10 @@ pub enum MaToCl {
         msgid: u32,
         path: Vec<u8>,
     },
+    /// `next_edge` is meant as the cursor for the next request, but the
+    /// 3.0.117 master writes the field before it lists and so echoes the
+    /// request's edge id (0 in every capture); the 3.0.117 client asks for
+    /// the whole directory at once and ignores it.
     ReadDir {
         msgid: u32,
         next_edge: u64,
