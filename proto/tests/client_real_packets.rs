@@ -21,12 +21,15 @@
 //! sent RECONNECT, then CLOSESESSION for its old session id), the
 //! metalogger registering again with `rver` 2.
 //!
-//! All 746 packets of both captures (9419, 9421 and the proxy streams)
-//! decoded and re-encoded to the same bytes, except the `GETFACL` and
-//! `SCLASS_LIST` requests, which elkfs keeps as `Other` (kind and msgid
-//! only, to be answered with a status), and the two `SCLASS_LIST` replies,
-//! which `MaToCl` does not model. The ones below are a sample of each kind
-//! and form.
+//! Third capture: a storage class created with `mfsscadmin`, then
+//! `mfssetsclass` (plain and `-r`), `mfsgetsclass`, `mfsxchgsclass`.
+//!
+//! All 900 packets of the three captures (9419, 9421 and the proxy streams)
+//! decoded and re-encoded to the same bytes, except the `GETFACL`,
+//! `SCLASS_CREATE` and `SCLASS_LIST` requests, which elkfs keeps as `Other`
+//! (kind and msgid only, to be answered with a status), and the four
+//! `SCLASS_LIST` replies, which `MaToCl` does not model. The ones below are
+//! a sample of each kind and form.
 
 use elkfs_proto::client::{ids, *};
 use elkfs_proto::frame::Encode;
@@ -699,5 +702,63 @@ fn second_capture_data_and_one_way() {
         "REGISTER (rver 2, after the master restart)",
         "000000320000000f02000300ea000a000000000000001e",
         Expect::Ml(MlToMa::RegisterFrom { version: VERSION, timeout: 10, min_version: 30 }),
+    );
+}
+
+#[test]
+fn named_storage_classes() {
+    let two_any = || b"two_any".to_vec();
+    cl(
+        "SETSCLASS by name",
+        "000001c000000016000000050000000300000000ff000774776f5f616e79",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 3,
+            uid: 0,
+            smode: 0,
+            target: SclassSet::Named { src: None, dst: two_any() },
+        },
+    );
+    cl(
+        "SETSCLASS by name, recursive",
+        "000001c000000016000000050000000200000000ff040774776f5f616e79",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 2,
+            uid: 0,
+            smode: 4,
+            target: SclassSet::Named { src: None, dst: two_any() },
+        },
+    );
+    // mfsxchgsclass names the new class even when it is a goal ("3").
+    cl(
+        "SETSCLASS exchange",
+        "000001c000000018000000050000000300000000ff030774776f5f616e790133",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 3,
+            uid: 0,
+            smode: SMODE_EXCHANGE,
+            target: SclassSet::Named { src: Some(two_any()), dst: b"3".to_vec() },
+        },
+    );
+    ma(
+        "GETSCLASS reply, named",
+        "000001bf00000013000000050100ff0774776f5f616e7900000001",
+        MaToCl::Sclass { msgid: 5, files: vec![(Sclass::Named(two_any()), 1)], dirs: Vec::new() },
+    );
+    ma(
+        "GETSCLASS -r reply, named",
+        "000001bf00000020000000050101ff0774776f5f616e7900000001ff0774776f5f616e7900000001",
+        MaToCl::Sclass {
+            msgid: 5,
+            files: vec![(Sclass::Named(two_any()), 1)],
+            dirs: vec![(Sclass::Named(two_any()), 1)],
+        },
+    );
+    let packet = unhex("00000168000000050000000500");
+    assert_eq!(
+        ClToMa::decode(ids::SCLASS_LIST, &packet[HEADER_LEN..]),
+        Ok(ClToMa::Other { kind: ids::SCLASS_LIST, msgid: Some(5) })
     );
 }
