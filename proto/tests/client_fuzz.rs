@@ -114,7 +114,7 @@ proptest! {
 
     #[test]
     fn random_registrations_never_panic(payload in register_payload()) {
-        decode_all(elkfs_proto::client::REGISTER, &payload);
+        decode_all(elkfs_proto::client::ids::REGISTER, &payload);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (`matoclserv.c`, `mastercomm.c`, `matomlserv.c`). Each test encodes,
 //! compares every byte, and decodes back.
 
-use elkfs_proto::client::{self, *};
+use elkfs_proto::client::{ids, *};
 use elkfs_proto::frame::Encode;
 use elkfs_proto::metalogger::{self, MaToMl, MlToMa};
 use elkfs_proto::{Addr, Header, Status, HEADER_LEN};
@@ -127,7 +127,7 @@ fn read_chunk_reply_and_hole() {
         servers: vec![CsLoc { addr: Addr { ip: 0x0A00_0001, port: 9422 }, version: 0x0003_00EA, labelmask: 1 }],
     };
     reply(
-        MaToCl::Chunk { kind: client::READ_CHUNK_REPLY, msgid: 5, loc },
+        MaToCl::Chunk { kind: ids::READ_CHUNK_REPLY, msgid: 5, loc },
         cat(&[
             &header(433, 25 + 14),
             &[0, 0, 0, 5, 2],
@@ -139,7 +139,7 @@ fn read_chunk_reply_and_hole() {
     );
     let hole = ChunkLoc { length: 100, chunk: 0, version: 0, servers: Vec::new() };
     reply(
-        MaToCl::Chunk { kind: client::READ_CHUNK_REPLY, msgid: 5, loc: hole },
+        MaToCl::Chunk { kind: ids::READ_CHUNK_REPLY, msgid: 5, loc: hole },
         cat(&[&header(433, 25), &[0, 0, 0, 5, 2], &100u64.to_be_bytes(), &[0; 12]]),
     );
     request(

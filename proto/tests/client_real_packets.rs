@@ -21,14 +21,17 @@
 //! sent RECONNECT, then CLOSESESSION for its old session id), the
 //! metalogger registering again with `rver` 2.
 //!
-//! All 746 packets of both captures (9419, 9421 and the proxy streams)
-//! decoded and re-encoded to the same bytes, except the `GETFACL` and
-//! `SCLASS_LIST` requests, which elkfs keeps as `Other` (kind and msgid
-//! only, to be answered with a status), and the two `SCLASS_LIST` replies,
-//! which `MaToCl` does not model. The ones below are a sample of each kind
-//! and form.
+//! Third capture: a storage class created with `mfsscadmin`, then
+//! `mfssetsclass` (plain and `-r`), `mfsgetsclass`, `mfsxchgsclass`.
+//!
+//! All 900 packets of the three captures (9419, 9421 and the proxy streams)
+//! decoded and re-encoded to the same bytes, except the `GETFACL`,
+//! `SCLASS_CREATE` and `SCLASS_LIST` requests, which elkfs keeps as `Other`
+//! (kind and msgid only, to be answered with a status), and the four
+//! `SCLASS_LIST` replies, which `MaToCl` does not model. The ones below are
+//! a sample of each kind and form.
 
-use elkfs_proto::client::{self, *};
+use elkfs_proto::client::{ids, *};
 use elkfs_proto::frame::Encode;
 use elkfs_proto::metalogger::{MaToMl, MlToMa};
 use elkfs_proto::{Addr, Header, Status, HEADER_LEN};
@@ -177,7 +180,7 @@ fn lookups_and_attributes() {
         "GETATTR reply",
         "0000019900000028000000010c21ff00000000000000006b07410b6b07410b6b07410b00000002000000000000000100",
         MaToCl::Attr {
-            kind: client::GETATTR_REPLY,
+            kind: ids::GETATTR_REPLY,
             msgid: 1,
             attr: attr("0c21ff00000000000000006b07410b6b07410b6b07410b00000002000000000000000100"),
         },
@@ -187,13 +190,13 @@ fn lookups_and_attributes() {
         "000001940000001600000001000000010000000000000001000000000001",
         ClToMa::Access { msgid: 1, inode: 1, cred: root(), mask: 1 },
     );
-    ma("ACCESS reply", "00000195000000050000000100", status(client::ACCESS_REPLY, 1, Status::OK));
+    ma("ACCESS reply", "00000195000000050000000100", status(ids::ACCESS_REPLY, 1, Status::OK));
     cl(
         "LOOKUP",
         "00000196000000170000000200000001026431000000000000000100000000",
         ClToMa::Lookup { msgid: 2, parent: 1, name: b"d1".to_vec(), cred: root() },
     );
-    ma("LOOKUP ENOENT", "00000197000000050000000203", status(client::LOOKUP_REPLY, 2, Status::ENOENT));
+    ma("LOOKUP ENOENT", "00000197000000050000000203", status(ids::LOOKUP_REPLY, 2, Status::ENOENT));
     ma(
         "LOOKUP reply with chunk 0",
         "000001970000004900000004000000040811a400000000000000006b0741116b0741116b0741110000000100000000000000060001ff020000000000000001000000010a5b000124ce000300ea00000000",
@@ -227,7 +230,7 @@ fn lookups_and_attributes() {
         "SETATTR reply",
         "0000019b00000028000000020c118000000000000000006b0741126b0741176b07411700000002000000000000006400",
         MaToCl::Attr {
-            kind: client::SETATTR_REPLY,
+            kind: ids::SETATTR_REPLY,
             msgid: 2,
             attr: attr("0c118000000000000000006b0741126b0741176b07411700000002000000000000006400"),
         },
@@ -253,7 +256,7 @@ fn namespace_changes() {
         "MKDIR reply",
         "000001a30000002c00000001000000020c21ed00000000000000006b0741116b0741116b07411100000002000000000000000100",
         MaToCl::Entry {
-            kind: client::MKDIR_REPLY,
+            kind: ids::MKDIR_REPLY,
             msgid: 1,
             inode: 2,
             attr: attr("0c21ed00000000000000006b0741116b0741116b07411100000002000000000000000100"),
@@ -292,7 +295,7 @@ fn namespace_changes() {
         "MKNOD reply",
         "000001a10000002c00000002000000070c41a400000000000000006b0741176b0741176b07411700000001000000000000000000",
         MaToCl::Entry {
-            kind: client::MKNOD_REPLY,
+            kind: ids::MKNOD_REPLY,
             msgid: 2,
             inode: 7,
             attr: attr("0c41a400000000000000006b0741176b0741176b07411700000001000000000000000000"),
@@ -326,7 +329,7 @@ fn namespace_changes() {
         "RENAME reply",
         "000001a90000002c00000002000000040c11a400000000000000006b0741116b0741116b07411200000002000000000000000600",
         MaToCl::Entry {
-            kind: client::RENAME_REPLY,
+            kind: ids::RENAME_REPLY,
             msgid: 2,
             inode: 4,
             attr: attr("0c11a400000000000000006b0741116b0741116b07411200000002000000000000000600"),
@@ -340,7 +343,7 @@ fn namespace_changes() {
     ma(
         "UNLINK reply (removed inode)",
         "000001a5000000080000000100000004",
-        MaToCl::Removed { kind: client::UNLINK_REPLY, msgid: 1, inode: 4 },
+        MaToCl::Removed { kind: ids::UNLINK_REPLY, msgid: 1, inode: 4 },
     );
     cl(
         "RMDIR",
@@ -350,7 +353,7 @@ fn namespace_changes() {
     ma(
         "RMDIR reply",
         "000001a7000000080000000400000003",
-        MaToCl::Removed { kind: client::RMDIR_REPLY, msgid: 4, inode: 3 },
+        MaToCl::Removed { kind: ids::RMDIR_REPLY, msgid: 4, inode: 3 },
     );
 }
 
@@ -407,7 +410,7 @@ fn file_data_path() {
         "WRITE_CHUNK reply",
         "000001b300000027000000030200000000000000000000000000000001000000010a5b000124ce000300ea00000000",
         MaToCl::Chunk {
-            kind: client::WRITE_CHUNK_REPLY,
+            kind: ids::WRITE_CHUNK_REPLY,
             msgid: 3,
             loc: ChunkLoc { length: 0, chunk: 1, version: 1, servers: vec![cs()] },
         },
@@ -417,13 +420,13 @@ fn file_data_path() {
         "000001b40000001d0000000300000000000000010000000400000000000000000000000600",
         ClToMa::WriteChunkEnd { msgid: 3, chunk: 1, inode: 4, index: Some(0), length: 6, flags: Some(0) },
     );
-    ma("WRITE_CHUNK_END reply", "000001b5000000050000000300", status(client::WRITE_CHUNK_END_REPLY, 3, Status::OK));
+    ma("WRITE_CHUNK_END reply", "000001b5000000050000000300", status(ids::WRITE_CHUNK_END_REPLY, 3, Status::OK));
     cl(
         "TRUNCATE",
         "000001d00000001d0000000400000004010000000000000001000000000000000000000064",
         ClToMa::Truncate { msgid: 4, inode: 4, flags: 1, cred: root(), length: 100 },
     );
-    ma("TRUNCATE EAGAIN", "000001d100000005000000042d", status(client::TRUNCATE_REPLY, 4, Status::EAGAIN));
+    ma("TRUNCATE EAGAIN", "000001d100000005000000042d", status(ids::TRUNCATE_REPLY, 4, Status::EAGAIN));
     ma(
         "TRUNCATE reply (prevlength + attr)",
         "000001d1000000300000000400000000000000060c11a400000000000000006b0741126b0741176b07411700000002000000000000006400",
@@ -442,7 +445,7 @@ fn xattrs_and_locks() {
         "000001de0000002700000002000000021073656375726974792e73656c696e75780000000000000000000100000000",
         ClToMa::GetXattr { msgid: 2, inode: 2, name: b"security.selinux".to_vec(), mode: 0, opened: 0, cred: root() },
     );
-    ma("GETXATTR ENOATTR", "000001df000000050000000226", status(client::GETXATTR_REPLY, 2, Status::ENOATTR));
+    ma("GETXATTR ENOATTR", "000001df000000050000000226", status(ids::GETXATTR_REPLY, 2, Status::ENOATTR));
     cl(
         "GETXATTR list",
         "000001de000000170000000100000004000000000000000000000100000000",
@@ -466,13 +469,13 @@ fn xattrs_and_locks() {
             cred: root(),
         },
     );
-    ma("SETXATTR reply", "000001e1000000050000000200", status(client::SETXATTR_REPLY, 2, Status::OK));
+    ma("SETXATTR reply", "000001e1000000050000000200", status(ids::SETXATTR_REPLY, 2, Status::OK));
     cl(
         "FLOCK",
         "000001ec0000001500000002000000040000000190944510e1d85ccf04",
         ClToMa::Flock { msgid: 2, inode: 4, reqid: 1, owner: 0x9094_4510_E1D8_5CCF, cmd: 4 },
     );
-    ma("FLOCK reply", "000001ed000000050000000200", status(client::FLOCK_REPLY, 2, Status::OK));
+    ma("FLOCK reply", "000001ed000000050000000200", status(ids::FLOCK_REPLY, 2, Status::OK));
     cl(
         "POSIX_LOCK",
         "000001ee0000002a000000040000000400000001fb4fef8e016666210000445902020000000000000000000000000000000a",
@@ -488,11 +491,11 @@ fn xattrs_and_locks() {
             end: 10,
         },
     );
-    ma("POSIX_LOCK reply", "000001ef000000050000000400", status(client::POSIX_LOCK_REPLY, 4, Status::OK));
+    ma("POSIX_LOCK reply", "000001ef000000050000000400", status(ids::POSIX_LOCK_REPLY, 4, Status::OK));
     // GETFACL is not modelled: kept as its kind and msgid, answered by status.
     let packet = unhex("000001e800000009000000040000000201");
-    assert_eq!(ClToMa::decode(client::GETFACL, &packet[HEADER_LEN..]), Ok(ClToMa::Other { kind: 488, msgid: Some(4) }));
-    ma("GETFACL reply", "000001e9000000050000000426", status(client::GETFACL_REPLY, 4, Status::ENOATTR));
+    assert_eq!(ClToMa::decode(ids::GETFACL, &packet[HEADER_LEN..]), Ok(ClToMa::Other { kind: 488, msgid: Some(4) }));
+    ma("GETFACL reply", "000001e9000000050000000426", status(ids::GETFACL_REPLY, 4, Status::ENOATTR));
 }
 
 /// What the tools send to mfsmount's proxy (msgid 0) and what the mount
@@ -525,7 +528,7 @@ fn tools() {
     ma(
         "SETSCLASS reply",
         "000001c10000001000000006000000000000000100000000",
-        MaToCl::Changed { kind: client::SETSCLASS_REPLY, msgid: 6, changed: 0, not_changed: 1, not_permitted: 0 },
+        MaToCl::Changed { kind: ids::SETSCLASS_REPLY, msgid: 6, changed: 0, not_changed: 1, not_permitted: 0 },
     );
     cl("GETTRASHTIME -r", "000001ba00000009000000060000000201", ClToMa::GetTrashTime { msgid: 6, inode: 2, gmode: 1 });
     ma(
@@ -541,7 +544,7 @@ fn tools() {
     ma(
         "SETTRASHTIME reply",
         "000001bd0000001000000006000000010000000000000000",
-        MaToCl::Changed { kind: client::SETTRASHTIME_REPLY, msgid: 6, changed: 1, not_changed: 0, not_permitted: 0 },
+        MaToCl::Changed { kind: ids::SETTRASHTIME_REPLY, msgid: 6, changed: 1, not_changed: 0, not_permitted: 0 },
     );
     cl("CHECK (mfscheckfile)", "000001b8000000080000000600000004", ClToMa::Check { msgid: 6, inode: 4, index: None });
     ma(
@@ -677,7 +680,7 @@ fn second_capture_data_and_one_way() {
         "READ_CHUNK reply",
         "000001b1000000270000000402000000000000000b0000000000000001000000010a5b000224ce000300ea00000000",
         MaToCl::Chunk {
-            kind: client::READ_CHUNK_REPLY,
+            kind: ids::READ_CHUNK_REPLY,
             msgid: 4,
             loc: ChunkLoc {
                 length: 11,
@@ -692,12 +695,70 @@ fn second_capture_data_and_one_way() {
     ma("INVALIDATE_CHUNK_CACHE", "000002c20000000400000000", MaToCl::InvalidateChunkCache);
     let packet = unhex("00000168000000050000000600");
     assert_eq!(
-        ClToMa::decode(client::SCLASS_LIST, &packet[HEADER_LEN..]),
-        Ok(ClToMa::Other { kind: client::SCLASS_LIST, msgid: Some(6) })
+        ClToMa::decode(ids::SCLASS_LIST, &packet[HEADER_LEN..]),
+        Ok(ClToMa::Other { kind: ids::SCLASS_LIST, msgid: Some(6) })
     );
     check(
         "REGISTER (rver 2, after the master restart)",
         "000000320000000f02000300ea000a000000000000001e",
         Expect::Ml(MlToMa::RegisterFrom { version: VERSION, timeout: 10, min_version: 30 }),
+    );
+}
+
+#[test]
+fn named_storage_classes() {
+    let two_any = || b"two_any".to_vec();
+    cl(
+        "SETSCLASS by name",
+        "000001c000000016000000050000000300000000ff000774776f5f616e79",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 3,
+            uid: 0,
+            smode: 0,
+            target: SclassSet::Named { src: None, dst: two_any() },
+        },
+    );
+    cl(
+        "SETSCLASS by name, recursive",
+        "000001c000000016000000050000000200000000ff040774776f5f616e79",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 2,
+            uid: 0,
+            smode: 4,
+            target: SclassSet::Named { src: None, dst: two_any() },
+        },
+    );
+    // mfsxchgsclass names the new class even when it is a goal ("3").
+    cl(
+        "SETSCLASS exchange",
+        "000001c000000018000000050000000300000000ff030774776f5f616e790133",
+        ClToMa::SetSclass {
+            msgid: 5,
+            inode: 3,
+            uid: 0,
+            smode: SMODE_EXCHANGE,
+            target: SclassSet::Named { src: Some(two_any()), dst: b"3".to_vec() },
+        },
+    );
+    ma(
+        "GETSCLASS reply, named",
+        "000001bf00000013000000050100ff0774776f5f616e7900000001",
+        MaToCl::Sclass { msgid: 5, files: vec![(Sclass::Named(two_any()), 1)], dirs: Vec::new() },
+    );
+    ma(
+        "GETSCLASS -r reply, named",
+        "000001bf00000020000000050101ff0774776f5f616e7900000001ff0774776f5f616e7900000001",
+        MaToCl::Sclass {
+            msgid: 5,
+            files: vec![(Sclass::Named(two_any()), 1)],
+            dirs: vec![(Sclass::Named(two_any()), 1)],
+        },
+    );
+    let packet = unhex("00000168000000050000000500");
+    assert_eq!(
+        ClToMa::decode(ids::SCLASS_LIST, &packet[HEADER_LEN..]),
+        Ok(ClToMa::Other { kind: ids::SCLASS_LIST, msgid: Some(5) })
     );
 }

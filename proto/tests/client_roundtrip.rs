@@ -6,7 +6,7 @@
 mod client_common;
 
 use client_common::*;
-use elkfs_proto::client::{self, ClToMa, Cred, DirForm, MaToCl};
+use elkfs_proto::client::{ids, ClToMa, Cred, DirEntries, DirForm, MaToCl, EDGEID_MAX};
 use elkfs_proto::frame::{Encode, ANTOMA_MAX_PAYLOAD, MATOAN_MAX_PAYLOAD};
 use elkfs_proto::metalogger::{MaToMl, MlToMa};
 use elkfs_proto::{Error, Header, HEADER_LEN};
@@ -93,19 +93,19 @@ fn be(parts: &[&[u8]]) -> Vec<u8> {
 fn single_gid_requests_decode() {
     let lookup =
         be(&[&7u32.to_be_bytes(), &1u32.to_be_bytes(), &[2, b'a', b'b'], &5u32.to_be_bytes(), &6u32.to_be_bytes()]);
-    let msg = ClToMa::decode(client::LOOKUP, &lookup).unwrap();
+    let msg = ClToMa::decode(ids::LOOKUP, &lookup).unwrap();
     let cred = Cred { uid: 5, gids: vec![6] };
     assert_eq!(msg, ClToMa::Lookup { msgid: 7, parent: 1, name: b"ab".to_vec(), cred: cred.clone() });
     assert_eq!(msg.to_packet().len(), HEADER_LEN + lookup.len() + 4);
 
     // OPEN: 17 bytes is `uid gid flags`.
     let open = be(&[&7u32.to_be_bytes(), &9u32.to_be_bytes(), &5u32.to_be_bytes(), &6u32.to_be_bytes(), &[3]]);
-    assert_eq!(ClToMa::decode(client::OPEN, &open), Ok(ClToMa::Open { msgid: 7, inode: 9, cred, flags: 3 }));
+    assert_eq!(ClToMa::decode(ids::OPEN, &open), Ok(ClToMa::Open { msgid: 7, inode: 9, cred, flags: 3 }));
 
     // ACCESS: odd length, 8-bit mask.
     let access = be(&[&7u32.to_be_bytes(), &9u32.to_be_bytes(), &5u32.to_be_bytes(), &6u32.to_be_bytes(), &[4]]);
     let want = ClToMa::Access { msgid: 7, inode: 9, cred: Cred { uid: 5, gids: vec![6] }, mask: 4 };
-    assert_eq!(ClToMa::decode(client::ACCESS, &access), Ok(want));
+    assert_eq!(ClToMa::decode(ids::ACCESS, &access), Ok(want));
 }
 
 /// The older `WRITE_CHUNK_END` forms (24 and 25 bytes) and the flagless
@@ -114,16 +114,16 @@ fn single_gid_requests_decode() {
 fn older_chunk_request_forms_decode() {
     let head = be(&[&1u32.to_be_bytes(), &2u64.to_be_bytes(), &3u32.to_be_bytes(), &4u64.to_be_bytes()]);
     let want = |flags| ClToMa::WriteChunkEnd { msgid: 1, chunk: 2, inode: 3, index: None, length: 4, flags };
-    assert_eq!(ClToMa::decode(client::WRITE_CHUNK_END, &head), Ok(want(None)));
+    assert_eq!(ClToMa::decode(ids::WRITE_CHUNK_END, &head), Ok(want(None)));
     let mut with_flags = head.clone();
     with_flags.push(9);
-    assert_eq!(ClToMa::decode(client::WRITE_CHUNK_END, &with_flags), Ok(want(Some(9))));
+    assert_eq!(ClToMa::decode(ids::WRITE_CHUNK_END, &with_flags), Ok(want(Some(9))));
     with_flags.extend_from_slice(&[0, 0]);
-    assert_eq!(ClToMa::decode(client::WRITE_CHUNK_END, &with_flags), Err(Error::BadLength { kind: 436, len: 27 }));
+    assert_eq!(ClToMa::decode(ids::WRITE_CHUNK_END, &with_flags), Err(Error::BadLength { kind: 436, len: 27 }));
 
     let read = be(&[&1u32.to_be_bytes(), &2u32.to_be_bytes(), &3u32.to_be_bytes()]);
     assert_eq!(
-        ClToMa::decode(client::READ_CHUNK, &read),
+        ClToMa::decode(ids::READ_CHUNK, &read),
         Ok(ClToMa::ReadChunk { msgid: 1, inode: 2, index: 3, flags: 0 })
     );
 }
@@ -131,12 +131,12 @@ fn older_chunk_request_forms_decode() {
 #[test]
 fn deprecated_and_empty_forms() {
     let ids = be(&[&5u32.to_be_bytes(), &6u32.to_be_bytes()]);
-    let msg = ClToMa::decode(client::SUSTAINED_INODES_DEPRECATED, &ids).unwrap();
+    let msg = ClToMa::decode(ids::SUSTAINED_INODES_DEPRECATED, &ids).unwrap();
     assert_eq!(msg, ClToMa::SustainedInodes(vec![5, 6]));
-    assert_eq!(msg.kind(), client::SUSTAINED_INODES);
-    assert!(ClToMa::decode(client::SUSTAINED_INODES, &ids[..7]).is_err());
-    assert_eq!(ClToMa::decode(client::NOP, &[]), Ok(ClToMa::Nop { msgid: 0 }));
-    assert_eq!(MaToCl::decode(client::NOP, &[], DirForm::Types), Ok(MaToCl::Nop { msgid: 0 }));
+    assert_eq!(msg.kind(), ids::SUSTAINED_INODES);
+    assert!(ClToMa::decode(ids::SUSTAINED_INODES, &ids[..7]).is_err());
+    assert_eq!(ClToMa::decode(ids::NOP, &[]), Ok(ClToMa::Nop { msgid: 0 }));
+    assert_eq!(MaToCl::decode(ids::NOP, &[], DirForm::Types), Ok(MaToCl::Nop { msgid: 0 }));
 }
 
 /// Unknown requests inside the FUSE and admin ranges are kept (to be
@@ -144,16 +144,16 @@ fn deprecated_and_empty_forms() {
 #[test]
 fn unknown_requests_by_range() {
     let payload = 77u32.to_be_bytes();
-    assert_eq!(ClToMa::decode(client::SNAPSHOT, &payload), Ok(ClToMa::Other { kind: 468, msgid: Some(77) }));
-    assert_eq!(ClToMa::decode(client::SCLASS_LIST, &payload), Ok(ClToMa::Other { kind: 360, msgid: Some(77) }));
-    assert_eq!(ClToMa::decode(client::SESSION_LIST, &[]), Ok(ClToMa::Other { kind: 508, msgid: None }));
-    assert!(matches!(ClToMa::decode(client::SNAPSHOT, &[0, 1]), Err(Error::Truncated { .. })));
+    assert_eq!(ClToMa::decode(ids::SNAPSHOT, &payload), Ok(ClToMa::Other { kind: 468, msgid: Some(77) }));
+    assert_eq!(ClToMa::decode(ids::SCLASS_LIST, &payload), Ok(ClToMa::Other { kind: 360, msgid: Some(77) }));
+    assert_eq!(ClToMa::decode(ids::SESSION_LIST, &[]), Ok(ClToMa::Other { kind: 508, msgid: None }));
+    assert!(matches!(ClToMa::decode(ids::SNAPSHOT, &[0, 1]), Err(Error::Truncated { .. })));
     assert!(matches!(ClToMa::decode(349, &payload), Err(Error::UnknownType { kind: 349, .. })));
     assert!(matches!(ClToMa::decode(548, &payload), Err(Error::UnknownType { kind: 548, .. })));
     // Odd ids are replies: no client sends them, and no status answers them.
-    assert!(matches!(ClToMa::decode(client::SNAPSHOT_REPLY, &payload), Err(Error::UnknownType { .. })));
-    assert!(matches!(ClToMa::decode(client::REGISTER_REPLY, &payload), Err(Error::UnknownType { .. })));
-    assert!(matches!(ClToMa::decode(client::CHUNK_HAS_CHANGED, &payload), Err(Error::UnknownType { .. })));
+    assert!(matches!(ClToMa::decode(ids::SNAPSHOT_REPLY, &payload), Err(Error::UnknownType { .. })));
+    assert!(matches!(ClToMa::decode(ids::REGISTER_REPLY, &payload), Err(Error::UnknownType { .. })));
+    assert!(matches!(ClToMa::decode(ids::CHUNK_HAS_CHANGED, &payload), Err(Error::UnknownType { .. })));
 }
 
 /// A reply decoded with the wrong entry form fails or yields other entries;
@@ -162,11 +162,11 @@ fn unknown_requests_by_range() {
 fn readdir_form_comes_from_the_request() {
     let msg = MaToCl::ReadDir {
         msgid: 1,
-        next_edge: client::EDGEID_MAX,
-        entries: client::DirEntries::Types(vec![(b".".to_vec(), 1, 2), (b"..".to_vec(), 1, 2)]),
+        next_edge: EDGEID_MAX,
+        entries: DirEntries::Types(vec![(b".".to_vec(), 1, 2), (b"..".to_vec(), 1, 2)]),
     };
     let packet = msg.to_packet();
     let payload = &packet[HEADER_LEN..];
-    assert_eq!(MaToCl::decode(client::READDIR_REPLY, payload, DirForm::Types), Ok(msg));
-    assert!(MaToCl::decode(client::READDIR_REPLY, payload, DirForm::Attrs).is_err());
+    assert_eq!(MaToCl::decode(ids::READDIR_REPLY, payload, DirForm::Types), Ok(msg));
+    assert!(MaToCl::decode(ids::READDIR_REPLY, payload, DirForm::Attrs).is_err());
 }

@@ -10,11 +10,17 @@ pub const GET_VERSION: u32 = 10;
 pub const GET_CONFIG: u32 = 80;
 
 pub const SCLASS_CREATE: u32 = 350;
+pub const SCLASS_CREATE_REPLY: u32 = 351;
 pub const SCLASS_CHANGE: u32 = 352;
+pub const SCLASS_CHANGE_REPLY: u32 = 353;
 pub const SCLASS_DELETE: u32 = 354;
+pub const SCLASS_DELETE_REPLY: u32 = 355;
 pub const SCLASS_DUPLICATE: u32 = 356;
+pub const SCLASS_DUPLICATE_REPLY: u32 = 357;
 pub const SCLASS_RENAME: u32 = 358;
+pub const SCLASS_RENAME_REPLY: u32 = 359;
 pub const SCLASS_LIST: u32 = 360;
+pub const SCLASS_LIST_REPLY: u32 = 361;
 
 pub const REGISTER: u32 = 400;
 pub const REGISTER_REPLY: u32 = 401;
@@ -116,32 +122,56 @@ pub const ARCHCTL: u32 = 496;
 pub const ARCHCTL_REPLY: u32 = 497;
 /// Defined but neither sent nor handled by 3.0.117.
 pub const FSYNC: u32 = 498;
+/// Shares its id with `SUSTAINED_INODES_DEPRECATED`; never sent.
+pub const FSYNC_REPLY: u32 = 499;
 /// The reply id of `FSYNC`, reused by pre-3.0.74 clients for their list of
 /// open inodes (no msgid); the 3.0.117 master still takes it as such.
 pub const SUSTAINED_INODES_DEPRECATED: u32 = 499;
 
 pub const CSERV_LIST: u32 = 500;
+pub const CSERV_LIST_REPLY: u32 = 501;
 pub const MONOTONIC_DATA: u32 = 502;
+pub const MONOTONIC_DATA_REPLY: u32 = 503;
 pub const CHART: u32 = 504;
+pub const CHART_REPLY: u32 = 505;
 pub const CHART_DATA: u32 = 506;
+pub const CHART_DATA_REPLY: u32 = 507;
 pub const SESSION_LIST: u32 = 508;
+pub const SESSION_LIST_REPLY: u32 = 509;
 pub const INFO: u32 = 510;
+pub const INFO_REPLY: u32 = 511;
 pub const FSTEST_INFO: u32 = 512;
+pub const FSTEST_INFO_REPLY: u32 = 513;
 pub const CHUNKSTEST_INFO: u32 = 514;
+pub const CHUNKSTEST_INFO_REPLY: u32 = 515;
 pub const CHUNKS_MATRIX: u32 = 516;
+pub const CHUNKS_MATRIX_REPLY: u32 = 517;
 pub const QUOTA_INFO: u32 = 518;
+pub const QUOTA_INFO_REPLY: u32 = 519;
 pub const EXPORTS_INFO: u32 = 520;
+pub const EXPORTS_INFO_REPLY: u32 = 521;
 pub const MLOG_LIST: u32 = 522;
+pub const MLOG_LIST_REPLY: u32 = 523;
 pub const CSSERV_COMMAND: u32 = 524;
+pub const CSSERV_COMMAND_REPLY: u32 = 525;
 pub const SESSION_COMMAND: u32 = 526;
+pub const SESSION_COMMAND_REPLY: u32 = 527;
 pub const MEMORY_INFO: u32 = 528;
+pub const MEMORY_INFO_REPLY: u32 = 529;
 pub const MODULE_INFO: u32 = 530;
+pub const MODULE_INFO_REPLY: u32 = 531;
 pub const LIST_OPEN_FILES: u32 = 532;
+pub const LIST_OPEN_FILES_REPLY: u32 = 533;
 pub const LIST_ACQUIRED_LOCKS: u32 = 534;
+pub const LIST_ACQUIRED_LOCKS_REPLY: u32 = 535;
 pub const MASS_RESOLVE_PATHS: u32 = 536;
+pub const MASS_RESOLVE_PATHS_REPLY: u32 = 537;
 pub const SCLASS_INFO: u32 = 542;
+pub const SCLASS_INFO_REPLY: u32 = 543;
 pub const MISSING_CHUNKS: u32 = 544;
+pub const MISSING_CHUNKS_REPLY: u32 = 545;
 pub const NODE_INFO: u32 = 546;
+pub const NODE_INFO_REPLY: u32 = 547;
 
 pub const SUSTAINED_INODES: u32 = 700;
 pub const AMTIME_INODES: u32 = 701;

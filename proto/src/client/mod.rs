@@ -11,12 +11,11 @@
 //! sends and accepts; older request forms are taken where the only
 //! difference is the single-gid credential (see [`Cred`]).
 
-mod ids;
+pub mod ids;
 mod reply;
 mod request;
 mod types;
 
-pub use ids::*;
 pub use reply::{DirForm, MaToCl, MetaSession, Session};
 pub use request::{ClToMa, Resume, SclassSet};
 pub use types::{AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, FirstChunk, Sclass, ATTR_LEN};
@@ -37,9 +36,7 @@ pub const REG_CLOSESESSION: u8 = 6;
 pub const LOOKUP_CHUNK_ZERO_DATA: u16 = 0x0100;
 /// `READDIR` request flag: entries carry attribute records.
 pub const READDIR_ATTRS: u8 = 0x01;
-/// The largest directory edge id. A 3.0.117 master answering a whole
-/// listing (`maxentries` 0xFFFFFFFF, edge 0) was seen to send
-/// `nextedgeid` 0, not this.
+/// The largest directory edge id: a listing cursor past the last entry.
 pub const EDGEID_MAX: u64 = 0x7FFF_FFFF_FFFF_FFFF;
 /// Protocol id of chunk location replies for clients from 3.0.10 on.
 pub const CHUNK_LOC_PROTOCOL: u8 = 2;

@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use elkfs_proto::client::{self, *};
+use elkfs_proto::client::{ids, *};
 use elkfs_proto::metalogger::{MaToMl, MlToMa};
 use elkfs_proto::{Addr, Status};
 use proptest::collection::vec;
@@ -283,9 +283,9 @@ fn other() -> impl Strategy<Value = ClToMa> {
         ((350u32..=499).prop_filter("an unmodelled request id", unmodelled), any::<u32>())
             .prop_map(|(kind, m)| ClToMa::Other { kind, msgid: Some(m) }),
         (250u32..=273).prop_map(|half| ClToMa::Other { kind: half * 2, msgid: None }),
-        any::<u32>().prop_map(|m| ClToMa::Other { kind: client::GET_CONFIG, msgid: Some(m) }),
-        proptest::option::of(any::<u32>()).prop_map(|msgid| ClToMa::Other { kind: client::GET_VERSION, msgid }),
-        proptest::sample::select(&[client::UNKNOWN_COMMAND, client::BAD_COMMAND_SIZE][..])
+        any::<u32>().prop_map(|m| ClToMa::Other { kind: ids::GET_CONFIG, msgid: Some(m) }),
+        proptest::option::of(any::<u32>()).prop_map(|msgid| ClToMa::Other { kind: ids::GET_VERSION, msgid }),
+        proptest::sample::select(&[ids::UNKNOWN_COMMAND, ids::BAD_COMMAND_SIZE][..])
             .prop_map(|kind| ClToMa::Other { kind, msgid: None }),
     ]
 }
@@ -398,20 +398,14 @@ fn namespace_replies() -> BoxedStrategy<MaToCl> {
         }),
         (u(), u(), attr(), proptest::option::of(any::<u16>()), first_chunk()).prop_map(
             |(msgid, inode, attr, lflags, chunk)| {
-                let flagged = lflags.is_some_and(|f| f & client::LOOKUP_CHUNK_ZERO_DATA != 0);
+                let flagged = lflags.is_some_and(|f| f & LOOKUP_CHUNK_ZERO_DATA != 0);
                 MaToCl::Lookup { msgid, inode, attr, lflags, first_chunk: flagged.then_some(chunk) }
             }
         ),
-        (reply_kind(&[client::GETATTR_REPLY, client::SETATTR_REPLY]), u(), attr())
+        (reply_kind(&[ids::GETATTR_REPLY, ids::SETATTR_REPLY]), u(), attr())
             .prop_map(|(kind, msgid, attr)| MaToCl::Attr { kind, msgid, attr }),
         (
-            reply_kind(&[
-                client::MKNOD_REPLY,
-                client::MKDIR_REPLY,
-                client::SYMLINK_REPLY,
-                client::LINK_REPLY,
-                client::RENAME_REPLY
-            ]),
+            reply_kind(&[ids::MKNOD_REPLY, ids::MKDIR_REPLY, ids::SYMLINK_REPLY, ids::LINK_REPLY, ids::RENAME_REPLY]),
             u(),
             u(),
             attr()
@@ -424,7 +418,7 @@ fn namespace_replies() -> BoxedStrategy<MaToCl> {
             attr
         }),
         (u(), any::<u8>(), attr()).prop_map(|(msgid, oflags, attr)| MaToCl::Open { msgid, oflags, attr }),
-        (reply_kind(&[client::UNLINK_REPLY, client::RMDIR_REPLY]), u(), u())
+        (reply_kind(&[ids::UNLINK_REPLY, ids::RMDIR_REPLY]), u(), u())
             .prop_map(|(kind, msgid, inode)| MaToCl::Removed { kind, msgid, inode }),
         (u(), vec(any::<u8>(), 0..40)).prop_map(|(msgid, path)| MaToCl::ReadLink { msgid, path }),
         (u(), w(), dir_entries()).prop_map(|(msgid, next_edge, entries)| MaToCl::ReadDir { msgid, next_edge, entries }),
@@ -447,13 +441,13 @@ fn data_replies() -> BoxedStrategy<MaToCl> {
         MaToCl::Xattr { msgid, size, value: if length_only { Vec::new() } else { value } }
     });
     prop_oneof![
-        (reply_kind(&[client::READ_CHUNK_REPLY, client::WRITE_CHUNK_REPLY]), u(), chunk_loc())
+        (reply_kind(&[ids::READ_CHUNK_REPLY, ids::WRITE_CHUNK_REPLY]), u(), chunk_loc())
             .prop_map(|(kind, msgid, loc)| MaToCl::Chunk { kind, msgid, loc }),
         (u(), any::<[u32; 12]>()).prop_map(|(msgid, counts)| MaToCl::CheckCounts { msgid, counts }),
         (u(), w(), u(), vec((addr(), any::<u8>()), 0..5))
             .prop_map(|(msgid, chunk, version, copies)| MaToCl::CheckChunk { msgid, chunk, version, copies }),
         (u(), counts(), counts()).prop_map(|(msgid, files, dirs)| MaToCl::TrashTime { msgid, files, dirs }),
-        (reply_kind(&[client::SETTRASHTIME_REPLY, client::SETSCLASS_REPLY]), u(), u(), u(), u()).prop_map(
+        (reply_kind(&[ids::SETTRASHTIME_REPLY, ids::SETSCLASS_REPLY]), u(), u(), u(), u()).prop_map(
             |(kind, msgid, changed, not_changed, not_permitted)| MaToCl::Changed {
                 kind,
                 msgid,

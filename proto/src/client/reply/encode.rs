@@ -1,7 +1,7 @@
 //! Master → client replies onto the wire.
 
 use super::MaToCl;
-use crate::client::ids::*;
+use crate::client::ids;
 use crate::frame::Encode;
 use crate::wire::Put;
 
@@ -16,36 +16,38 @@ impl Encode for MaToCl {
     fn kind(&self) -> u32 {
         use MaToCl::*;
         match self {
-            Nop { .. } => NOP,
+            Nop { .. } => ids::NOP,
             Status { kind, .. } => {
                 assert!(super::is_fuse_reply(*kind), "status reply cannot have kind {kind}");
                 *kind
             }
-            Random(_) | Session(_) | MetaSession(_) | Reconnected { .. } | RegisterStatus(_) => REGISTER_REPLY,
-            Statfs { .. } => STATFS_REPLY,
-            Lookup { .. } => LOOKUP_REPLY,
-            Attr { kind, .. } => checked(*kind, &[GETATTR_REPLY, SETATTR_REPLY], "attribute"),
-            Entry { kind, .. } => {
-                checked(*kind, &[MKNOD_REPLY, MKDIR_REPLY, SYMLINK_REPLY, LINK_REPLY, RENAME_REPLY], "entry")
-            }
-            Create { .. } => CREATE_REPLY,
-            Open { .. } => OPEN_REPLY,
-            Removed { kind, .. } => checked(*kind, &[UNLINK_REPLY, RMDIR_REPLY], "removal"),
-            ReadLink { .. } => READLINK_REPLY,
-            ReadDir { .. } => READDIR_REPLY,
-            Chunk { kind, .. } => checked(*kind, &[READ_CHUNK_REPLY, WRITE_CHUNK_REPLY], "chunk location"),
-            Truncate { .. } => TRUNCATE_REPLY,
-            CheckCounts { .. } | CheckChunk { .. } => CHECK_REPLY,
-            TrashTime { .. } => GETTRASHTIME_REPLY,
-            Changed { kind, .. } => checked(*kind, &[SETTRASHTIME_REPLY, SETSCLASS_REPLY], "change count"),
-            Sclass { .. } => GETSCLASS_REPLY,
-            DirStats { .. } => GETDIRSTATS_REPLY,
-            Xattr { .. } => GETXATTR_REPLY,
-            PosixLock { .. } => POSIX_LOCK_REPLY,
-            TimeSync { .. } => TIME_SYNC_REPLY,
-            ChunkHasChanged { .. } => CHUNK_HAS_CHANGED,
-            FlengHasChanged { .. } => FLENG_HAS_CHANGED,
-            InvalidateChunkCache => INVALIDATE_CHUNK_CACHE,
+            Random(_) | Session(_) | MetaSession(_) | Reconnected { .. } | RegisterStatus(_) => ids::REGISTER_REPLY,
+            Statfs { .. } => ids::STATFS_REPLY,
+            Lookup { .. } => ids::LOOKUP_REPLY,
+            Attr { kind, .. } => checked(*kind, &[ids::GETATTR_REPLY, ids::SETATTR_REPLY], "attribute"),
+            Entry { kind, .. } => checked(
+                *kind,
+                &[ids::MKNOD_REPLY, ids::MKDIR_REPLY, ids::SYMLINK_REPLY, ids::LINK_REPLY, ids::RENAME_REPLY],
+                "entry",
+            ),
+            Create { .. } => ids::CREATE_REPLY,
+            Open { .. } => ids::OPEN_REPLY,
+            Removed { kind, .. } => checked(*kind, &[ids::UNLINK_REPLY, ids::RMDIR_REPLY], "removal"),
+            ReadLink { .. } => ids::READLINK_REPLY,
+            ReadDir { .. } => ids::READDIR_REPLY,
+            Chunk { kind, .. } => checked(*kind, &[ids::READ_CHUNK_REPLY, ids::WRITE_CHUNK_REPLY], "chunk location"),
+            Truncate { .. } => ids::TRUNCATE_REPLY,
+            CheckCounts { .. } | CheckChunk { .. } => ids::CHECK_REPLY,
+            TrashTime { .. } => ids::GETTRASHTIME_REPLY,
+            Changed { kind, .. } => checked(*kind, &[ids::SETTRASHTIME_REPLY, ids::SETSCLASS_REPLY], "change count"),
+            Sclass { .. } => ids::GETSCLASS_REPLY,
+            DirStats { .. } => ids::GETDIRSTATS_REPLY,
+            Xattr { .. } => ids::GETXATTR_REPLY,
+            PosixLock { .. } => ids::POSIX_LOCK_REPLY,
+            TimeSync { .. } => ids::TIME_SYNC_REPLY,
+            ChunkHasChanged { .. } => ids::CHUNK_HAS_CHANGED,
+            FlengHasChanged { .. } => ids::FLENG_HAS_CHANGED,
+            InvalidateChunkCache => ids::INVALIDATE_CHUNK_CACHE,
         }
     }
 

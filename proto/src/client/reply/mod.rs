@@ -6,7 +6,7 @@
 //! (ignored for every other kind). A five-byte payload `msgid status` on
 //! any FUSE reply kind is the error form, [`MaToCl::Status`].
 
-use crate::client::ids::*;
+use crate::client::ids;
 use crate::client::types::{
     get_attr, get_cstring, get_name, AttrBytes, ChunkLoc, DirEntries, DirStats, FirstChunk, Sclass,
 };
@@ -138,6 +138,10 @@ pub enum MaToCl {
         msgid: u32,
         path: Vec<u8>,
     },
+    /// `next_edge` is meant as the cursor for the next request, but the
+    /// 3.0.117 master writes the field before it lists and so echoes the
+    /// request's edge id (0 in every capture); the 3.0.117 client asks for
+    /// the whole directory at once and ignores it.
     ReadDir {
         msgid: u32,
         next_edge: u64,
@@ -235,7 +239,7 @@ pub enum MaToCl {
 /// Reply ids that start with a msgid: the odd ids of the FUSE and storage
 /// class range, except the registration answer.
 pub(crate) fn is_fuse_reply(kind: u32) -> bool {
-    FUSE_RANGE.contains(&kind) && kind % 2 == 1 && kind != REGISTER_REPLY
+    ids::FUSE_RANGE.contains(&kind) && kind % 2 == 1 && kind != ids::REGISTER_REPLY
 }
 
 fn pairs(r: &mut Reader<'_>, n: u32) -> Result<Vec<(u32, u32)>> {
@@ -288,15 +292,15 @@ impl MaToCl {
         let len = payload.len();
         let mut r = Reader::new(kind, payload);
         let msg = match kind {
-            NOP if len == 0 => MaToCl::Nop { msgid: 0 },
-            NOP => MaToCl::Nop { msgid: r.u32()? },
-            REGISTER_REPLY => decode_register(&mut r, kind, len)?,
-            TIME_SYNC_REPLY => match len {
+            ids::NOP if len == 0 => MaToCl::Nop { msgid: 0 },
+            ids::NOP => MaToCl::Nop { msgid: r.u32()? },
+            ids::REGISTER_REPLY => decode_register(&mut r, kind, len)?,
+            ids::TIME_SYNC_REPLY => match len {
                 8 => MaToCl::TimeSync { msgid: None, usec: r.u64()? },
                 12 => MaToCl::TimeSync { msgid: Some(r.u32()?), usec: r.u64()? },
                 _ => return Err(Error::BadLength { kind, len }),
             },
-            CHUNK_HAS_CHANGED => {
+            ids::CHUNK_HAS_CHANGED => {
                 r.u32()?;
                 MaToCl::ChunkHasChanged {
                     inode: r.u32()?,
@@ -307,11 +311,11 @@ impl MaToCl {
                     truncated: r.u8()?,
                 }
             }
-            FLENG_HAS_CHANGED => {
+            ids::FLENG_HAS_CHANGED => {
                 r.u32()?;
                 MaToCl::FlengHasChanged { inode: r.u32()?, length: r.u64()? }
             }
-            INVALIDATE_CHUNK_CACHE => {
+            ids::INVALIDATE_CHUNK_CACHE => {
                 r.u32()?;
                 MaToCl::InvalidateChunkCache
             }
@@ -368,7 +372,7 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
         _ => return Err(Error::UnknownType { kind, len }),
     };
     Ok(match kind {
-        STATFS_REPLY => MaToCl::Statfs {
+        ids::STATFS_REPLY => MaToCl::Statfs {
             msgid,
             total: r.u64()?,
             avail: r.u64()?,
@@ -377,7 +381,7 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             sustained: r.u64()?,
             inodes: r.u32()?,
         },
-        LOOKUP_REPLY => {
+        ids::LOOKUP_REPLY => {
             let (inode, attr) = (r.u32()?, get_attr(r)?);
             let lflags = if len > 44 { Some(r.u16()?) } else { None };
             let first_chunk = match lflags {
@@ -386,15 +390,15 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             };
             MaToCl::Lookup { msgid, inode, attr, lflags, first_chunk }
         }
-        GETATTR_REPLY | SETATTR_REPLY => MaToCl::Attr { kind, msgid, attr: get_attr(r)? },
-        MKNOD_REPLY | MKDIR_REPLY | SYMLINK_REPLY | LINK_REPLY | RENAME_REPLY => {
+        ids::GETATTR_REPLY | ids::SETATTR_REPLY => MaToCl::Attr { kind, msgid, attr: get_attr(r)? },
+        ids::MKNOD_REPLY | ids::MKDIR_REPLY | ids::SYMLINK_REPLY | ids::LINK_REPLY | ids::RENAME_REPLY => {
             MaToCl::Entry { kind, msgid, inode: r.u32()?, attr: get_attr(r)? }
         }
-        CREATE_REPLY => MaToCl::Create { msgid, oflags: r.u8()?, inode: r.u32()?, attr: get_attr(r)? },
-        OPEN_REPLY => MaToCl::Open { msgid, oflags: r.u8()?, attr: get_attr(r)? },
-        UNLINK_REPLY | RMDIR_REPLY => MaToCl::Removed { kind, msgid, inode: r.u32()? },
-        READLINK_REPLY => MaToCl::ReadLink { msgid, path: get_cstring(r, kind)? },
-        READDIR_REPLY => {
+        ids::CREATE_REPLY => MaToCl::Create { msgid, oflags: r.u8()?, inode: r.u32()?, attr: get_attr(r)? },
+        ids::OPEN_REPLY => MaToCl::Open { msgid, oflags: r.u8()?, attr: get_attr(r)? },
+        ids::UNLINK_REPLY | ids::RMDIR_REPLY => MaToCl::Removed { kind, msgid, inode: r.u32()? },
+        ids::READLINK_REPLY => MaToCl::ReadLink { msgid, path: get_cstring(r, kind)? },
+        ids::READDIR_REPLY => {
             let next_edge = r.u64()?;
             let entries = match dir_form {
                 DirForm::Attrs => {
@@ -414,16 +418,16 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             };
             MaToCl::ReadDir { msgid, next_edge, entries }
         }
-        READ_CHUNK_REPLY | WRITE_CHUNK_REPLY => MaToCl::Chunk { kind, msgid, loc: ChunkLoc::get(r, kind)? },
-        TRUNCATE_REPLY => MaToCl::Truncate { msgid, prev_length: r.u64()?, attr: get_attr(r)? },
-        CHECK_REPLY if len == 52 => {
+        ids::READ_CHUNK_REPLY | ids::WRITE_CHUNK_REPLY => MaToCl::Chunk { kind, msgid, loc: ChunkLoc::get(r, kind)? },
+        ids::TRUNCATE_REPLY => MaToCl::Truncate { msgid, prev_length: r.u64()?, attr: get_attr(r)? },
+        ids::CHECK_REPLY if len == 52 => {
             let mut counts = [0; 12];
             for c in &mut counts {
                 *c = r.u32()?;
             }
             MaToCl::CheckCounts { msgid, counts }
         }
-        CHECK_REPLY => {
+        ids::CHECK_REPLY => {
             let (chunk, version) = (r.u64()?, r.u32()?);
             if !r.remaining().is_multiple_of(7) {
                 return Err(bad);
@@ -434,21 +438,21 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             }
             MaToCl::CheckChunk { msgid, chunk, version, copies }
         }
-        GETTRASHTIME_REPLY => {
+        ids::GETTRASHTIME_REPLY => {
             let (nfiles, ndirs) = (r.u32()?, r.u32()?);
             if (nfiles as u64 + ndirs as u64) * 8 != r.remaining() as u64 {
                 return Err(bad);
             }
             MaToCl::TrashTime { msgid, files: pairs(r, nfiles)?, dirs: pairs(r, ndirs)? }
         }
-        SETTRASHTIME_REPLY | SETSCLASS_REPLY => {
+        ids::SETTRASHTIME_REPLY | ids::SETSCLASS_REPLY => {
             MaToCl::Changed { kind, msgid, changed: r.u32()?, not_changed: r.u32()?, not_permitted: r.u32()? }
         }
-        GETSCLASS_REPLY => {
+        ids::GETSCLASS_REPLY => {
             let (nfiles, ndirs) = (r.u8()?, r.u8()?);
             MaToCl::Sclass { msgid, files: sclasses(r, kind, nfiles)?, dirs: sclasses(r, kind, ndirs)? }
         }
-        GETDIRSTATS_REPLY => {
+        ids::GETDIRSTATS_REPLY => {
             let padded = match len {
                 44 => false,
                 60 => true,
@@ -465,7 +469,7 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             let stats = DirStats { inodes, dirs, files, chunks, length: r.u64()?, size: r.u64()?, realsize: r.u64()? };
             MaToCl::DirStats { msgid, stats, padded }
         }
-        GETXATTR_REPLY => {
+        ids::GETXATTR_REPLY => {
             let size = r.u32()?;
             let value = r.rest();
             if !value.is_empty() && value.len() != size as usize {
@@ -473,7 +477,7 @@ fn decode_success(r: &mut Reader<'_>, kind: u32, len: usize, dir_form: DirForm) 
             }
             MaToCl::Xattr { msgid, size, value: value.to_vec() }
         }
-        POSIX_LOCK_REPLY => {
+        ids::POSIX_LOCK_REPLY => {
             MaToCl::PosixLock { msgid, pid: r.u32()?, lock_type: r.u8()?, start: r.u64()?, end: r.u64()? }
         }
         _ => return Err(Error::UnknownType { kind, len }),

@@ -7,7 +7,7 @@
 //! with a status instead of closing the connection; any other unknown id is
 //! an error (the connection is closed, as the real master does).
 
-use crate::client::ids::*;
+use crate::client::ids;
 use crate::client::types::{get_cstring, get_name, Cred};
 use crate::client::{REGISTER_BLOB, SCLASS_NAMED, SMODE_EXCHANGE, SMODE_TMASK};
 use crate::client::{REG_CLOSESESSION, REG_GETRANDOM, REG_NEWMETASESSION, REG_NEWSESSION, REG_RECONNECT, REG_TOOLS};
@@ -407,19 +407,19 @@ impl ClToMa {
         let len = payload.len();
         let mut r = Reader::new(kind, payload);
         let msg = match kind {
-            REGISTER => decode_register(&mut r, kind)?,
-            NOP if len == 0 => ClToMa::Nop { msgid: 0 },
-            NOP => ClToMa::Nop { msgid: r.u32()? },
-            SUSTAINED_INODES | SUSTAINED_INODES_DEPRECATED => {
+            ids::REGISTER => decode_register(&mut r, kind)?,
+            ids::NOP if len == 0 => ClToMa::Nop { msgid: 0 },
+            ids::NOP => ClToMa::Nop { msgid: r.u32()? },
+            ids::SUSTAINED_INODES | ids::SUSTAINED_INODES_DEPRECATED => {
                 return Ok(ClToMa::SustainedInodes(words(payload, kind, 4, |r| r.u32())?));
             }
-            AMTIME_INODES => {
+            ids::AMTIME_INODES => {
                 return Ok(ClToMa::AmtimeInodes(words(payload, kind, 12, |r| Ok((r.u32()?, r.u32()?, r.u32()?)))?));
             }
-            TIME_SYNC if len == 0 => ClToMa::TimeSync { msgid: None },
-            TIME_SYNC => ClToMa::TimeSync { msgid: Some(r.u32()?) },
-            STATFS => ClToMa::Statfs { msgid: r.u32()? },
-            ACCESS => {
+            ids::TIME_SYNC if len == 0 => ClToMa::TimeSync { msgid: None },
+            ids::TIME_SYNC => ClToMa::TimeSync { msgid: Some(r.u32()?) },
+            ids::STATFS => ClToMa::Statfs { msgid: r.u32()? },
+            ids::ACCESS => {
                 let (msgid, inode) = (r.u32()?, r.u32()?);
                 if len == 17 {
                     // Pre-2.0: one gid and an 8-bit mask.
@@ -430,11 +430,11 @@ impl ClToMa {
                     ClToMa::Access { msgid, inode, cred: Cred::get_counted(&mut r, kind, 2)?, mask: r.u16()? }
                 }
             }
-            LOOKUP => {
+            ids::LOOKUP => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 ClToMa::Lookup { msgid, parent, name, cred: Cred::get(&mut r, kind, 0)? }
             }
-            GETATTR => {
+            ids::GETATTR => {
                 let (msgid, inode) = (r.u32()?, r.u32()?);
                 let opened = if len == 17 { r.u8()? } else { 0 };
                 if len != 16 && len != 17 {
@@ -442,7 +442,7 @@ impl ClToMa {
                 }
                 ClToMa::GetAttr { msgid, inode, opened, uid: r.u32()?, gid: r.u32()? }
             }
-            SETATTR => ClToMa::SetAttr {
+            ids::SETATTR => ClToMa::SetAttr {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 opened: r.u8()?,
@@ -456,34 +456,34 @@ impl ClToMa {
                 winattr: r.u8()?,
                 sugid_clear: r.u8()?,
             },
-            READLINK => ClToMa::ReadLink { msgid: r.u32()?, inode: r.u32()? },
-            SYMLINK => {
+            ids::READLINK => ClToMa::ReadLink { msgid: r.u32()?, inode: r.u32()? },
+            ids::SYMLINK => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 let path = get_cstring(&mut r, kind)?;
                 ClToMa::Symlink { msgid, parent, name, path, cred: Cred::get(&mut r, kind, 0)? }
             }
-            MKNOD => {
+            ids::MKNOD => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 let (node_type, mode, umask) = (r.u8()?, r.u16()?, r.u16()?);
                 let cred = Cred::get(&mut r, kind, 4)?;
                 ClToMa::Mknod { msgid, parent, name, node_type, mode, umask, cred, rdev: r.u32()? }
             }
-            MKDIR => {
+            ids::MKDIR => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 let (mode, umask) = (r.u16()?, r.u16()?);
                 let cred = Cred::get(&mut r, kind, 1)?;
                 ClToMa::Mkdir { msgid, parent, name, mode, umask, cred, copysgid: r.u8()? }
             }
-            UNLINK | RMDIR => {
+            ids::UNLINK | ids::RMDIR => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 let cred = Cred::get(&mut r, kind, 0)?;
-                if kind == UNLINK {
+                if kind == ids::UNLINK {
                     ClToMa::Unlink { msgid, parent, name, cred }
                 } else {
                     ClToMa::Rmdir { msgid, parent, name, cred }
                 }
             }
-            RENAME => ClToMa::Rename {
+            ids::RENAME => ClToMa::Rename {
                 msgid: r.u32()?,
                 src_parent: r.u32()?,
                 src_name: get_name(&mut r)?,
@@ -491,14 +491,14 @@ impl ClToMa {
                 dst_name: get_name(&mut r)?,
                 cred: Cred::get(&mut r, kind, 0)?,
             },
-            LINK => ClToMa::Link {
+            ids::LINK => ClToMa::Link {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 dst_parent: r.u32()?,
                 dst_name: get_name(&mut r)?,
                 cred: Cred::get(&mut r, kind, 0)?,
             },
-            READDIR => ClToMa::ReadDir {
+            ids::READDIR => ClToMa::ReadDir {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 cred: Cred::get(&mut r, kind, 13)?,
@@ -506,19 +506,19 @@ impl ClToMa {
                 max_entries: r.u32()?,
                 edge: r.u64()?,
             },
-            OPEN => {
+            ids::OPEN => {
                 ClToMa::Open { msgid: r.u32()?, inode: r.u32()?, cred: Cred::get(&mut r, kind, 1)?, flags: r.u8()? }
             }
-            READ_CHUNK | WRITE_CHUNK => {
+            ids::READ_CHUNK | ids::WRITE_CHUNK => {
                 let (msgid, inode, index) = (r.u32()?, r.u32()?, r.u32()?);
                 let flags = if len == 13 { r.u8()? } else { 0 };
-                if kind == READ_CHUNK {
+                if kind == ids::READ_CHUNK {
                     ClToMa::ReadChunk { msgid, inode, index, flags }
                 } else {
                     ClToMa::WriteChunk { msgid, inode, index, flags }
                 }
             }
-            WRITE_CHUNK_END => {
+            ids::WRITE_CHUNK_END => {
                 let (msgid, chunk, inode) = (r.u32()?, r.u64()?, r.u32()?);
                 let index = match len {
                     29 => Some(r.u32()?),
@@ -529,19 +529,19 @@ impl ClToMa {
                 let flags = if len >= 25 { Some(r.u8()?) } else { None };
                 ClToMa::WriteChunkEnd { msgid, chunk, inode, index, length, flags }
             }
-            CHECK => {
+            ids::CHECK => {
                 ClToMa::Check { msgid: r.u32()?, inode: r.u32()?, index: if len == 12 { Some(r.u32()?) } else { None } }
             }
-            GETTRASHTIME => ClToMa::GetTrashTime { msgid: r.u32()?, inode: r.u32()?, gmode: r.u8()? },
-            SETTRASHTIME => ClToMa::SetTrashTime {
+            ids::GETTRASHTIME => ClToMa::GetTrashTime { msgid: r.u32()?, inode: r.u32()?, gmode: r.u8()? },
+            ids::SETTRASHTIME => ClToMa::SetTrashTime {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 uid: r.u32()?,
                 trashtime: r.u32()?,
                 smode: r.u8()?,
             },
-            GETSCLASS => ClToMa::GetSclass { msgid: r.u32()?, inode: r.u32()?, gmode: r.u8()? },
-            SETSCLASS => {
+            ids::GETSCLASS => ClToMa::GetSclass { msgid: r.u32()?, inode: r.u32()?, gmode: r.u8()? },
+            ids::SETSCLASS => {
                 let (msgid, inode, uid) = (r.u32()?, r.u32()?, r.u32()?);
                 let (setid, smode) = (r.u8()?, r.u8()?);
                 let target = if setid == SCLASS_NAMED {
@@ -552,20 +552,20 @@ impl ClToMa {
                 };
                 ClToMa::SetSclass { msgid, inode, uid, smode, target }
             }
-            GETDIRSTATS => ClToMa::GetDirStats { msgid: r.u32()?, inode: r.u32()? },
-            TRUNCATE => ClToMa::Truncate {
+            ids::GETDIRSTATS => ClToMa::GetDirStats { msgid: r.u32()?, inode: r.u32()? },
+            ids::TRUNCATE => ClToMa::Truncate {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 flags: r.u8()?,
                 cred: Cred::get(&mut r, kind, 8)?,
                 length: r.u64()?,
             },
-            CREATE => {
+            ids::CREATE => {
                 let (msgid, parent, name) = (r.u32()?, r.u32()?, get_name(&mut r)?);
                 let (mode, umask) = (r.u16()?, r.u16()?);
                 ClToMa::Create { msgid, parent, name, mode, umask, cred: Cred::get(&mut r, kind, 0)? }
             }
-            GETXATTR => ClToMa::GetXattr {
+            ids::GETXATTR => ClToMa::GetXattr {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 name: get_name(&mut r)?,
@@ -573,7 +573,7 @@ impl ClToMa {
                 opened: r.u8()?,
                 cred: Cred::get(&mut r, kind, 0)?,
             },
-            SETXATTR => ClToMa::SetXattr {
+            ids::SETXATTR => ClToMa::SetXattr {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 name: get_name(&mut r)?,
@@ -582,8 +582,10 @@ impl ClToMa {
                 opened: r.u8()?,
                 cred: Cred::get(&mut r, kind, 0)?,
             },
-            FLOCK => ClToMa::Flock { msgid: r.u32()?, inode: r.u32()?, reqid: r.u32()?, owner: r.u64()?, cmd: r.u8()? },
-            POSIX_LOCK => ClToMa::PosixLock {
+            ids::FLOCK => {
+                ClToMa::Flock { msgid: r.u32()?, inode: r.u32()?, reqid: r.u32()?, owner: r.u64()?, cmd: r.u8()? }
+            }
+            ids::POSIX_LOCK => ClToMa::PosixLock {
                 msgid: r.u32()?,
                 inode: r.u32()?,
                 reqid: r.u32()?,
@@ -594,18 +596,18 @@ impl ClToMa {
                 start: r.u64()?,
                 end: r.u64()?,
             },
-            GET_VERSION => {
+            ids::GET_VERSION => {
                 return match len {
                     0 => Ok(ClToMa::Other { kind, msgid: None }),
                     4 => Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
                     _ => Err(Error::BadLength { kind, len }),
                 };
             }
-            GET_CONFIG => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
-            UNKNOWN_COMMAND | BAD_COMMAND_SIZE => return Ok(ClToMa::Other { kind, msgid: None }),
+            ids::GET_CONFIG => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
+            ids::UNKNOWN_COMMAND | ids::BAD_COMMAND_SIZE => return Ok(ClToMa::Other { kind, msgid: None }),
             _ if kind % 2 == 1 => return Err(Error::UnknownType { kind, len }),
-            _ if FUSE_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
-            _ if ADMIN_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: None }),
+            _ if ids::FUSE_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: Some(r.u32()?) }),
+            _ if ids::ADMIN_RANGE.contains(&kind) => return Ok(ClToMa::Other { kind, msgid: None }),
             _ => return Err(Error::UnknownType { kind, len }),
         };
         r.finish()?;
