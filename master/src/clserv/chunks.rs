@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use elkfs_proto::client::{ChunkLoc, ClToMa, CsLoc, MaToCl};
-use elkfs_proto::client::{READ_CHUNK, TRUNCATE, WRITE_CHUNK, WRITE_CHUNK_END};
+use elkfs_proto::client::ids::{READ_CHUNK, TRUNCATE, WRITE_CHUNK, WRITE_CHUNK_END};
 use elkfs_proto::Status;
 
 use super::ops::ctx;

@@ -3,8 +3,8 @@
 use elkfs_proto::client::{
     ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, READDIR_ATTRS, SMODE_TMASK,
 };
-use elkfs_proto::client::{CHECK, GETSCLASS, GETTRASHTIME, SETATTR, SETSCLASS, SETTRASHTIME};
-use elkfs_proto::client::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
+use elkfs_proto::client::ids::{CHECK, GETSCLASS, GETTRASHTIME, SETATTR, SETSCLASS, SETTRASHTIME};
+use elkfs_proto::client::ids::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
 use elkfs_proto::Status;
 
 use super::{fail, Conn, SessionView};
