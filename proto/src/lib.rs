@@ -9,6 +9,7 @@
 //! the data itself never passes through this crate, so the chunkserver can
 //! receive it straight into an engine buffer and send it from one.
 
+pub mod admin;
 pub mod data;
 mod error;
 pub mod frame;
