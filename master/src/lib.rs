@@ -6,6 +6,7 @@
 //! it is a changelog record, applied the same way live and on replay.
 //! [`cluster`] is the volatile view of chunkservers and the copies they hold.
 
+pub mod admin;
 pub mod error;
 
 pub use error::{Error, Result};
