@@ -7,7 +7,7 @@
 //! monitoring peer cannot hold a lock the data path needs.
 
 use elkfs_proto::admin::{
-    AdminReply, AdminRequest, CsEntry, MasterInfo, Matrix, MlogEntry, SessionEntry, SessionList, CHUNKSTEST_WORDS,
+    AdminReply, AdminRequest, CsEntry, FsTestInfo, MasterInfo, Matrix, MlogEntry, SessionEntry, SessionList, CHUNKSTEST_WORDS,
     CS_FLAG_DISCONNECTED, CS_FLAG_MAINTENANCE, CS_FLAG_MAINTENANCE_TEMP, MATRIX_SIDE, MEMORY_INFO_WORDS,
     SESSION_STATS, STATE_NO_HA,
 };
@@ -287,6 +287,10 @@ pub fn answer(kind: u32, payload: &[u8], view: &AdminView) -> Option<Vec<u8>> {
             AdminReply::SessionList(SessionList { vmode, stats: SESSION_STATS, sessions })
         }
         AdminRequest::Info => AdminReply::Info(view.info()),
+        AdminRequest::FsTestInfo { mode } => AdminReply::FsTestInfo(FsTestInfo {
+            missing_trash_sustained: mode.map(|_| (0, 0)),
+            ..FsTestInfo::default()
+        }),
         AdminRequest::ChunksTestInfo => AdminReply::ChunksTestInfo([0; CHUNKSTEST_WORDS]),
         AdminRequest::ChunksMatrix { matrix: None } => AdminReply::ChunksMatrices {
             progress: 0,

@@ -20,6 +20,8 @@ pub const SESSION_LIST: u32 = 508;
 pub const SESSION_LIST_REPLY: u32 = 509;
 pub const INFO: u32 = 510;
 pub const INFO_REPLY: u32 = 511;
+pub const FSTEST_INFO: u32 = 512;
+pub const FSTEST_INFO_REPLY: u32 = 513;
 pub const CHUNKSTEST_INFO: u32 = 514;
 pub const CHUNKSTEST_INFO_REPLY: u32 = 515;
 pub const CHUNKS_MATRIX: u32 = 516;
@@ -73,6 +75,8 @@ pub enum AdminRequest {
     /// `vmode` selects the reply layout; absent means the oldest.
     SessionList { vmode: Option<u8> },
     Info,
+    /// `Some(_)` (any byte) asks for the form with trash/sustained counts.
+    FsTestInfo { mode: Option<u8> },
     ChunksTestInfo,
     /// `Some(id)` asks for one matrix (0 all copies, 1 regular copies).
     ChunksMatrix { matrix: Option<u8> },
@@ -197,6 +201,23 @@ pub struct SessionList {
 /// A copy-count matrix: `m[goal][valid copies]`, both capped at 10.
 pub type Matrix = [[u32; MATRIX_SIDE]; MATRIX_SIDE];
 
+/// The last pass of the namespace check loop (`FSTEST_INFO`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FsTestInfo {
+    pub loop_start: u32,
+    pub loop_end: u32,
+    pub files: u32,
+    pub undergoal_files: u32,
+    pub missing_files: u32,
+    /// Missing trash and sustained files: only when the request had a byte.
+    pub missing_trash_sustained: Option<(u32, u32)>,
+    pub chunks: u32,
+    pub undergoal_chunks: u32,
+    pub missing_chunks: u32,
+    /// The check's report text.
+    pub message: Vec<u8>,
+}
+
 /// One chunk no copy of which is left (`MISSING_CHUNKS` mode 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MissingChunk {
@@ -212,6 +233,8 @@ pub enum AdminReply {
     CservList(Vec<CsEntry>),
     SessionList(SessionList),
     Info(MasterInfo),
+    /// Decoded in the form with trash/sustained counts (what `mfscli` asks).
+    FsTestInfo(FsTestInfo),
     ChunksTestInfo([u32; CHUNKSTEST_WORDS]),
     /// Both matrices: all copies and regular copies only; `progress` is
     /// nonzero while servers are still (dis)connecting.
@@ -246,6 +269,7 @@ impl AdminRequest {
             CSERV_LIST => empty(kind, len).map(|_| AdminRequest::CservList)?,
             SESSION_LIST => AdminRequest::SessionList { vmode: optional_byte(&mut r, kind, len)? },
             INFO => empty(kind, len).map(|_| AdminRequest::Info)?,
+            FSTEST_INFO => AdminRequest::FsTestInfo { mode: optional_byte(&mut r, kind, len)? },
             CHUNKSTEST_INFO => empty(kind, len).map(|_| AdminRequest::ChunksTestInfo)?,
             CHUNKS_MATRIX => AdminRequest::ChunksMatrix { matrix: optional_byte(&mut r, kind, len)? },
             MLOG_LIST => empty(kind, len).map(|_| AdminRequest::MlogList)?,
@@ -269,6 +293,7 @@ impl Encode for AdminRequest {
             AdminRequest::CservList => CSERV_LIST,
             AdminRequest::SessionList { .. } => SESSION_LIST,
             AdminRequest::Info => INFO,
+            AdminRequest::FsTestInfo { .. } => FSTEST_INFO,
             AdminRequest::ChunksTestInfo => CHUNKSTEST_INFO,
             AdminRequest::ChunksMatrix { .. } => CHUNKS_MATRIX,
             AdminRequest::MlogList => MLOG_LIST,
@@ -281,7 +306,8 @@ impl Encode for AdminRequest {
         match self {
             AdminRequest::SessionList { vmode: Some(b) }
             | AdminRequest::ChunksMatrix { matrix: Some(b) }
-            | AdminRequest::MissingChunks { mode: Some(b) } => out.put_u8(*b),
+            | AdminRequest::MissingChunks { mode: Some(b) }
+            | AdminRequest::FsTestInfo { mode: Some(b) } => out.put_u8(*b),
             _ => {}
         }
     }
@@ -339,6 +365,7 @@ impl AdminReply {
                 return Ok(AdminReply::SessionList(SessionList::decode(payload, SESSION_VMODE_DISABLES)?))
             }
             INFO_REPLY if len == INFO_LEN => AdminReply::Info(MasterInfo::get(&mut r)?),
+            FSTEST_INFO_REPLY => AdminReply::FsTestInfo(FsTestInfo::get(&mut r)?),
             CHUNKSTEST_INFO_REPLY if len == CHUNKSTEST_WORDS * 4 => AdminReply::ChunksTestInfo(words(&mut r)?),
             CHUNKS_MATRIX_REPLY if len == MATRICES_LEN => {
                 AdminReply::ChunksMatrices { progress: r.u8()?, all: matrix(&mut r)?, regular: matrix(&mut r)? }
@@ -373,6 +400,7 @@ impl Encode for AdminReply {
             AdminReply::CservList(_) => CSERV_LIST_REPLY,
             AdminReply::SessionList(_) => SESSION_LIST_REPLY,
             AdminReply::Info(_) => INFO_REPLY,
+            AdminReply::FsTestInfo(_) => FSTEST_INFO_REPLY,
             AdminReply::ChunksTestInfo(_) => CHUNKSTEST_INFO_REPLY,
             AdminReply::ChunksMatrices { .. } | AdminReply::ChunksMatrix(_) => CHUNKS_MATRIX_REPLY,
             AdminReply::MlogList(_) => MLOG_LIST_REPLY,
@@ -386,6 +414,7 @@ impl Encode for AdminReply {
             AdminReply::CservList(list) => list.iter().for_each(|e| e.put(out)),
             AdminReply::SessionList(list) => list.put(out),
             AdminReply::Info(info) => info.put(out),
+            AdminReply::FsTestInfo(t) => t.put(out),
             AdminReply::ChunksTestInfo(w) => w.iter().for_each(|v| out.put_u32(*v)),
             AdminReply::ChunksMatrices { progress, all, regular } => {
                 out.put_u8(*progress);
@@ -467,6 +496,42 @@ impl MasterInfo {
         out.put_u64(self.clock_us);
         out.put_u32(self.changelog_time);
         assert_eq!(out.len() - start, INFO_LEN, "INFO layout drifted from 149 bytes");
+    }
+}
+
+impl FsTestInfo {
+    fn get(r: &mut Reader<'_>) -> Result<FsTestInfo> {
+        let (loop_start, loop_end, files, undergoal_files, missing_files) =
+            (r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+        let missing_trash_sustained = Some((r.u32()?, r.u32()?));
+        let (chunks, undergoal_chunks, missing_chunks) = (r.u32()?, r.u32()?, r.u32()?);
+        let message = bytes32(r)?;
+        Ok(FsTestInfo {
+            loop_start,
+            loop_end,
+            files,
+            undergoal_files,
+            missing_files,
+            missing_trash_sustained,
+            chunks,
+            undergoal_chunks,
+            missing_chunks,
+            message,
+        })
+    }
+
+    fn put(&self, out: &mut Vec<u8>) {
+        for v in [self.loop_start, self.loop_end, self.files, self.undergoal_files, self.missing_files] {
+            out.put_u32(v);
+        }
+        if let Some((trash, sustained)) = self.missing_trash_sustained {
+            out.put_u32(trash);
+            out.put_u32(sustained);
+        }
+        for v in [self.chunks, self.undergoal_chunks, self.missing_chunks] {
+            out.put_u32(v);
+        }
+        put_bytes32(out, &self.message);
     }
 }
 
