@@ -24,6 +24,19 @@ enum Command {
         #[arg(short = 'c', long = "config", default_value = elkfs_chunkserver::config::DEFAULT_CONFIG_PATH)]
         config: std::path::PathBuf,
     },
+    /// Show what a master knows (elkfs or MooseFS 3.0): chunkservers,
+    /// metaloggers, sessions, chunk health, metadata version.
+    Admin {
+        /// The master's host name or address.
+        #[arg(short = 'H', long = "host")]
+        host: String,
+        /// The master's client port.
+        #[arg(short = 'P', long = "port", default_value_t = 9421)]
+        port: u16,
+        /// Print JSON (stable field names) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -45,6 +58,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).init();
     match Cli::parse().command {
         Command::Chunkserver { config } => Ok(elkfs_chunkserver::run(&config)?),
+        Command::Admin { host, port, json } => Ok(elkfs_master::admin_cli::run(&host, port, json)?),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
     }

@@ -7,6 +7,7 @@
 //! [`cluster`] is the volatile view of chunkservers and the copies they hold.
 
 pub mod admin;
+pub mod admin_cli;
 pub mod error;
 
 pub use error::{Error, Result};
