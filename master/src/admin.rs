@@ -7,9 +7,9 @@
 //! monitoring peer cannot hold a lock the data path needs.
 
 use elkfs_proto::admin::{
-    AdminReply, AdminRequest, CsEntry, FsTestInfo, MasterInfo, Matrix, MlogEntry, SessionEntry, SessionList, CHUNKSTEST_WORDS,
-    CS_FLAG_DISCONNECTED, CS_FLAG_MAINTENANCE, CS_FLAG_MAINTENANCE_TEMP, MATRIX_SIDE, MEMORY_INFO_WORDS,
-    SESSION_STATS, STATE_NO_HA,
+    AdminReply, AdminRequest, CsEntry, FsTestInfo, MasterInfo, Matrix, MlogEntry, SessionEntry, SessionList,
+    CHUNKSTEST_WORDS, CS_FLAG_DISCONNECTED, CS_FLAG_MAINTENANCE, CS_FLAG_MAINTENANCE_TEMP, MATRIX_SIDE,
+    MEMORY_INFO_WORDS, SESSION_STATS, STATE_NO_HA,
 };
 use elkfs_proto::frame::Encode;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -178,9 +178,8 @@ impl AdminView {
     fn info(&self) -> MasterInfo {
         let ns = &self.namespace;
         let regs = self.servers.iter().filter(|s| s.registered);
-        let (total, used) = regs.fold((0u64, 0u64), |(t, u), s| {
-            (t.saturating_add(s.total_bytes), u.saturating_add(s.used_bytes))
-        });
+        let (total, used) =
+            regs.fold((0u64, 0u64), |(t, u), s| (t.saturating_add(s.total_bytes), u.saturating_add(s.used_bytes)));
         let avail = total.saturating_sub(used);
         let all_copies = copies(&self.all_copies);
         let regular_copies = copies(&self.regular_copies);
@@ -356,7 +355,8 @@ mod tests {
             open_files: 3,
             ..SessionView::default()
         });
-        v.namespace = NamespaceStats { inodes: 5, dirs: 2, files: 3, chunks: 12, meta_version: 41, ..Default::default() };
+        v.namespace =
+            NamespaceStats { inodes: 5, dirs: 2, files: 3, chunks: 12, meta_version: 41, ..Default::default() };
         v.all_copies = matrix_with(&[(2, 2, 10), (2, 1, 2)]);
         v.regular_copies = v.all_copies;
         v

@@ -224,7 +224,8 @@ impl Conn {
         for peer in addrs {
             match TcpStream::connect_timeout(&peer, IO_TIMEOUT) {
                 Ok(stream) => {
-                    let set = |r: std::io::Result<()>| r.map_err(|e| Error::io(format!("socket options for {peer}"), e));
+                    let set =
+                        |r: std::io::Result<()>| r.map_err(|e| Error::io(format!("socket options for {peer}"), e));
                     set(stream.set_read_timeout(Some(IO_TIMEOUT)))?;
                     set(stream.set_write_timeout(Some(IO_TIMEOUT)))?;
                     return Ok(Conn { peer, stream });
@@ -358,7 +359,14 @@ pub fn render_table(r: &Report) -> String {
                 format!("{}:{}", c.ip, c.port),
                 c.id.to_string(),
                 c.version.clone(),
-                (if !c.connected { "disconnected" } else if c.maintenance { "maintenance" } else { "up" }).into(),
+                (if !c.connected {
+                    "disconnected"
+                } else if c.maintenance {
+                    "maintenance"
+                } else {
+                    "up"
+                })
+                .into(),
                 c.labels.clone(),
                 c.chunks.to_string(),
                 human_bytes(c.used_bytes),
@@ -420,7 +428,8 @@ mod tests {
 
     #[test]
     fn matrix_classes_follow_goal_and_copies() {
-        let h = ChunkHealth::from_matrix(&matrix_with(&[(0, 1, 4), (2, 0, 1), (3, 1, 2), (3, 2, 3), (2, 2, 5), (1, 3, 6)]));
+        let h =
+            ChunkHealth::from_matrix(&matrix_with(&[(0, 1, 4), (2, 0, 1), (3, 1, 2), (3, 2, 3), (2, 2, 5), (1, 3, 6)]));
         assert_eq!((h.pending_deletion, h.missing, h.endangered, h.undergoal), (4, 1, 2, 3));
         assert_eq!((h.stable, h.overgoal), (5, 6));
         assert_eq!(h.matrix.len(), 6);

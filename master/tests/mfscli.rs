@@ -170,8 +170,12 @@ fn mfscli_parses_every_section_we_answer() {
 
     let cs = mfscli(server.port, &["-SCS"]);
 
-    assert!(cs.contains("chunk servers:\t10.77.0.1\t9422\t1\t-\t3.0.117\t"), "{cs}");
-    assert!(cs.contains(&(500u64 << 30).to_string()), "{cs}");
+    assert!(
+        cs.contains(
+            "chunk servers:\t10.77.0.1\t9422\t1\t-\t3.0.117\t0\tmaintenance_off\t1235\t3221225472\t536870912000\t"
+        ),
+        "{cs}"
+    );
     assert!(cs.contains("chunk servers:\t10.77.0.2\t9422\t2\t"), "{cs}");
     assert!(cs.contains("Disconnected chunk servers:\t10.77.0.9\t9422\t9\t"), "{cs}");
 

@@ -73,17 +73,25 @@ pub const STATE_NO_HA: [u8; 4] = [0xFF; 4];
 pub enum AdminRequest {
     CservList,
     /// `vmode` selects the reply layout; absent means the oldest.
-    SessionList { vmode: Option<u8> },
+    SessionList {
+        vmode: Option<u8>,
+    },
     Info,
     /// `Some(_)` (any byte) asks for the form with trash/sustained counts.
-    FsTestInfo { mode: Option<u8> },
+    FsTestInfo {
+        mode: Option<u8>,
+    },
     ChunksTestInfo,
     /// `Some(id)` asks for one matrix (0 all copies, 1 regular copies).
-    ChunksMatrix { matrix: Option<u8> },
+    ChunksMatrix {
+        matrix: Option<u8>,
+    },
     MlogList,
     MemoryInfo,
     /// `Some(1)` asks for entries with their type byte.
-    MissingChunks { mode: Option<u8> },
+    MissingChunks {
+        mode: Option<u8>,
+    },
 }
 
 /// Whole-master figures (`MATOCL_INFO`, 149-byte form).
@@ -238,7 +246,11 @@ pub enum AdminReply {
     ChunksTestInfo([u32; CHUNKSTEST_WORDS]),
     /// Both matrices: all copies and regular copies only; `progress` is
     /// nonzero while servers are still (dis)connecting.
-    ChunksMatrices { progress: u8, all: Box<Matrix>, regular: Box<Matrix> },
+    ChunksMatrices {
+        progress: u8,
+        all: Box<Matrix>,
+        regular: Box<Matrix>,
+    },
     /// One matrix, asked for by id.
     ChunksMatrix(Box<Matrix>),
     MlogList(Vec<MlogEntry>),
@@ -720,10 +732,7 @@ mod tests {
     #[test]
     fn requests_refuse_extra_bytes() {
         assert_eq!(AdminRequest::decode(INFO, &[1]), Err(Error::BadLength { kind: INFO, len: 1 }));
-        assert_eq!(
-            AdminRequest::decode(SESSION_LIST, &[4]),
-            Ok(AdminRequest::SessionList { vmode: Some(4) })
-        );
+        assert_eq!(AdminRequest::decode(SESSION_LIST, &[4]), Ok(AdminRequest::SessionList { vmode: Some(4) }));
         assert_eq!(AdminRequest::decode(SESSION_LIST, &[4, 0]), Err(Error::BadLength { kind: SESSION_LIST, len: 2 }));
     }
 

@@ -142,23 +142,24 @@ fn reply() -> impl Strategy<Value = AdminReply> {
         vec(cs_entry(), 0..5).prop_map(AdminReply::CservList),
         session_list(SESSION_VMODE_DISABLES).prop_map(AdminReply::SessionList),
         info().prop_map(AdminReply::Info),
-        (vec(any::<u32>(), 10), vec(any::<u8>(), 0..100)).prop_map(|(l, message)| AdminReply::FsTestInfo(
-            FsTestInfo {
-                loop_start: l[0],
-                loop_end: l[1],
-                files: l[2],
-                undergoal_files: l[3],
-                missing_files: l[4],
-                missing_trash_sustained: Some((l[5], l[6])),
-                chunks: l[7],
-                undergoal_chunks: l[8],
-                missing_chunks: l[9],
-                message,
-            }
-        )),
+        (vec(any::<u32>(), 10), vec(any::<u8>(), 0..100)).prop_map(|(l, message)| AdminReply::FsTestInfo(FsTestInfo {
+            loop_start: l[0],
+            loop_end: l[1],
+            files: l[2],
+            undergoal_files: l[3],
+            missing_files: l[4],
+            missing_trash_sustained: Some((l[5], l[6])),
+            chunks: l[7],
+            undergoal_chunks: l[8],
+            missing_chunks: l[9],
+            message,
+        })),
         any::<[u32; CHUNKSTEST_WORDS]>().prop_map(AdminReply::ChunksTestInfo),
-        (any::<u8>(), matrix(), matrix())
-            .prop_map(|(progress, all, regular)| AdminReply::ChunksMatrices { progress, all, regular }),
+        (any::<u8>(), matrix(), matrix()).prop_map(|(progress, all, regular)| AdminReply::ChunksMatrices {
+            progress,
+            all,
+            regular
+        }),
         matrix().prop_map(AdminReply::ChunksMatrix),
         vec(any::<(u32, u32)>(), 0..5)
             .prop_map(|v| AdminReply::MlogList(v.into_iter().map(|(version, ip)| MlogEntry { version, ip }).collect())),
