@@ -71,6 +71,7 @@ fn elkfs_admin_reads_a_real_master() {
 
     let table = c.tool(elkfs.to_str().expect("utf-8 path"), &args[..5]);
     let text = String::from_utf8_lossy(&table.stdout);
+    eprintln!("{text}");
     assert!(table.status.success() && text.contains(&cs_addr), "table output:\n{text}");
 
     let raw = c.tool("python3", &[OsStr::new("-c"), RAW_CLIENT.as_ref(), host.as_ref(), port.as_ref()]);

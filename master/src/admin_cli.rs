@@ -443,6 +443,13 @@ mod tests {
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 
+    #[test]
+    fn a_closed_port_is_an_io_error_naming_the_peer() {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let err = fetch("127.0.0.1", port).expect_err("nothing listens there");
+        assert!(matches!(&err, Error::Io { what, .. } if what.contains(&format!("127.0.0.1:{port}"))), "{err}");
+    }
+
     /// `fetch` against `answer()` over loopback: what one side encodes the
     /// other reports.
     #[test]
