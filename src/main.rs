@@ -36,6 +36,19 @@ enum Command {
         #[arg(short = 'c', long = "config", default_value = elkfs_master::metalogger::DEFAULT_CONFIG_PATH)]
         config: std::path::PathBuf,
     },
+    /// Show what a master knows (elkfs or MooseFS 3.0): chunkservers,
+    /// metaloggers, sessions, chunk health, metadata version.
+    Admin {
+        /// The master's host name or address.
+        #[arg(short = 'H', long = "host")]
+        host: String,
+        /// The master's client port.
+        #[arg(short = 'P', long = "port", default_value_t = 9421)]
+        port: u16,
+        /// Print JSON (stable field names) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -63,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Metalogger { config } => {
             Ok(elkfs_master::metalogger::run(elkfs_master::metalogger::MlConfig::load(&config)?)?)
         }
+        Command::Admin { host, port, json } => Ok(elkfs_master::admin_cli::run(&host, port, json)?),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
     }

@@ -12,6 +12,8 @@ pub mod changelog;
 mod clserv;
 pub mod cluster;
 pub mod config;
+pub mod admin;
+pub mod admin_cli;
 pub mod error;
 pub mod meta;
 pub mod metalogger;

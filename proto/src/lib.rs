@@ -10,6 +10,7 @@
 //! receive it straight into an engine buffer and send it from one.
 
 pub mod client;
+pub mod admin;
 pub mod data;
 mod error;
 pub mod frame;
