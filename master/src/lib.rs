@@ -18,6 +18,7 @@ pub mod error;
 pub mod meta;
 pub mod metalogger;
 mod mlserv;
+pub mod monitor;
 mod net;
 pub mod server;
 pub mod shared;

@@ -45,7 +45,23 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
+    let mut listed = None;
+    let result = follow(stream, &shared, &mut listed).await;
+    if let Some(entry) = listed {
+        let mut lists = shared.lists();
+        if let Some(i) = lists.metaloggers.iter().position(|m| *m == entry) {
+            lists.metaloggers.remove(i);
+        }
+    }
+    result
+}
+
+async fn follow(stream: TcpStream, shared: &Arc<Shared>, listed: &mut Option<(std::net::Ipv4Addr, u32)>) -> Result<()> {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let ip = match stream.peer_addr() {
+        Ok(std::net::SocketAddr::V4(a)) => *a.ip(),
+        _ => std::net::Ipv4Addr::UNSPECIFIED,
+    };
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut feed: Option<tokio::sync::broadcast::Receiver<changelog::Entry>> = None;
@@ -58,13 +74,17 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
                 let msg = MlToMa::decode(kind, &payload)?;
                 let reply = match msg {
                     MlToMa::Nop => None,
-                    MlToMa::Register { .. } | MlToMa::RegisterFrom { .. } => {
+                    MlToMa::Register { version, .. } | MlToMa::RegisterFrom { version, .. } => {
                         tracing::info!(%peer, "metalogger registered");
+                        if feed.is_none() {
+                            shared.lists().metaloggers.push((ip, version));
+                            *listed = Some((ip, version));
+                        }
                         feed = Some(shared.log.subscribe());
                         None
                     }
                     MlToMa::DownloadStart { file: filenum } => {
-                        download = open_download(&shared, filenum);
+                        download = open_download(shared, filenum);
                         Some(match &download {
                             Some(file) => MaToMl::DownloadSize(file.metadata().map(|m| m.len()).unwrap_or(0)),
                             None => MaToMl::DownloadFailed(elkfs_proto::Status(0xFF)),

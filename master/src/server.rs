@@ -86,7 +86,14 @@ impl Running {
             ml.local_addr().map_err(|e| io("listen", e))?,
         );
         elkfs_daemon::privs::drop_privileges(config.working_user.as_deref(), config.working_group.as_deref())?;
-        let shared = Arc::new(Shared { meta, cluster: cluster.clone(), log, config, started: std::time::Instant::now() });
+        let shared = Arc::new(Shared {
+            meta,
+            cluster: cluster.clone(),
+            log,
+            config,
+            started: std::time::Instant::now(),
+            lists: Default::default(),
+        });
         let mut tasks = vec![cluster.start_maintenance()];
         tasks.push(tokio::spawn(accept_chunkservers(cs, cluster)));
         tasks.push(tokio::spawn(crate::clserv::accept(cl, shared.clone())));
@@ -154,9 +161,11 @@ pub async fn snapshot(shared: &Arc<Shared>) -> Result<()> {
     rotated.await.map_err(|_| Error::io("rotate changelog", std::io::ErrorKind::BrokenPipe.into()))??;
     let dir = shared.config.data_path.clone();
     let keep = shared.config.back_meta_keep_previous;
+    let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || store::write_snapshot(&dir, &bytes, keep))
         .await
         .map_err(|e| Error::io("snapshot writer", std::io::Error::other(e.to_string())))??;
+    shared.lists().last_save = (unix_now(), started.elapsed().as_millis() as u32);
     tracing::info!(version, "metadata snapshot written");
     Ok(())
 }

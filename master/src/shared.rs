@@ -18,11 +18,29 @@ pub struct Shared {
     pub log: Arc<Changelog>,
     pub config: MasterConfig,
     pub started: std::time::Instant,
+    /// Who is connected, for monitoring; never held with `meta`'s lock
+    /// taken after it.
+    pub lists: Mutex<Lists>,
+}
+
+/// Connections and events the namespace does not record.
+#[derive(Default)]
+pub struct Lists {
+    /// Connected metaloggers: address and version.
+    pub metaloggers: Vec<(std::net::Ipv4Addr, u32)>,
+    /// Live client sessions: peer, connections, client version.
+    pub sessions: std::collections::HashMap<u32, (std::net::Ipv4Addr, u32, u32)>,
+    /// Unix time and duration (ms) of the last snapshot written.
+    pub last_save: (u32, u32),
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, Meta> {
         lock_meta(&self.meta)
+    }
+
+    pub fn lists(&self) -> MutexGuard<'_, Lists> {
+        self.lists.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the namespace; the records it produced are queued for

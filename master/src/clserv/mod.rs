@@ -16,6 +16,7 @@ mod register;
 use std::sync::Arc;
 use std::time::Duration;
 
+use elkfs_proto::client::ids::ADMIN_RANGE;
 use elkfs_proto::client::{ClToMa, MaToCl};
 use elkfs_proto::frame::Encode;
 use elkfs_proto::Status;
@@ -49,10 +50,10 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// An answer and the metadata version it must wait for.
+/// An answer (a whole packet) and the metadata version it must wait for.
 pub(crate) struct Out {
     after: u64,
-    msg: MaToCl,
+    bytes: Vec<u8>,
 }
 
 /// What one connection knows about itself.
@@ -73,7 +74,7 @@ pub(crate) struct SessionView {
 impl Conn {
     /// Queues `msg` to be sent once `after` is durable.
     pub fn send(&self, after: u64, msg: MaToCl) {
-        let _ = self.tx.send(Out { after, msg });
+        let _ = self.tx.send(Out { after, bytes: msg.to_packet() });
     }
 
     pub fn sender(&self) -> Replier {
@@ -89,7 +90,7 @@ pub(crate) struct Replier {
 
 impl Replier {
     pub fn send(&self, after: u64, msg: MaToCl) {
-        let _ = self.tx.send(Out { after, msg });
+        let _ = self.tx.send(Out { after, bytes: msg.to_packet() });
     }
 }
 
@@ -110,12 +111,26 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
             let (kind, payload) = tokio::time::timeout(CLIENT_TIMEOUT, read_frame(&mut rd, FrameLimit::Client))
                 .await
                 .map_err(|_| Error::peer(&conn.peer, "silent for too long"))??;
+            if ADMIN_RANGE.contains(&kind) {
+                // Monitoring (mfscli, elkfs admin): allowed without a session.
+                let view = crate::monitor::admin_view(&conn.shared);
+                let bytes = crate::admin::answer(kind, &payload, &view)
+                    .ok_or_else(|| Error::peer(&conn.peer, format!("unsupported monitoring message {kind}")))?;
+                let _ = conn.tx.send(Out { after: 0, bytes });
+                continue;
+            }
             let request = ClToMa::decode(kind, &payload)?;
             tracing::trace!(peer = %conn.peer, ?request, "client request");
             handle(&mut conn, kind, request)?;
         }
     }
     .await;
+    if let Some(session) = conn.session {
+        let mut lists = conn.shared.lists();
+        if let Some(entry) = lists.sessions.get_mut(&session.id) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
     drop(conn);
     // Let queued answers go out before the socket closes.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
@@ -127,14 +142,14 @@ async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Unbou
         let out = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
             Ok(Some(out)) => out,
             Ok(None) => return,
-            Err(_) => Out { after: 0, msg: MaToCl::Nop { msgid: 0 } },
+            Err(_) => Out { after: 0, bytes: MaToCl::Nop { msgid: 0 }.to_packet() },
         };
         shared.log.durable(out.after).await;
-        let mut bytes = out.msg.to_packet();
+        let mut bytes = out.bytes;
         // Whatever else is ready (and durable) goes in the same write.
         while let Ok(more) = rx.try_recv() {
             shared.log.durable(more.after).await;
-            bytes.extend_from_slice(&more.msg.to_packet());
+            bytes.extend_from_slice(&more.bytes);
         }
         if wr.write_all(&bytes).await.is_err() {
             return;

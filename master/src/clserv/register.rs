@@ -12,12 +12,25 @@ use super::{Conn, SessionView};
 use crate::error::{Error, Result};
 use crate::shared::unix_now;
 
+/// Counts this connection under `session` for monitoring.
+fn attach(conn: &mut Conn, id: u32, version: u32) {
+    if conn.session.is_some_and(|s| s.id == id) {
+        return;
+    }
+    let ip = conn.peer.parse::<std::net::SocketAddrV4>().map(|a| *a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let mut lists = conn.shared.lists();
+    let entry = lists.sessions.entry(id).or_insert((ip, 0, version));
+    *entry = (ip, entry.1 + 1, version);
+    drop(lists);
+    conn.session = Some(SessionView { id });
+}
+
 pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
     match request {
         ClToMa::GetRandom => {
             conn.send(0, MaToCl::Random(rand::random()));
         }
-        ClToMa::NewSession { info, path, resume, .. } => {
+        ClToMa::NewSession { version, info, path, resume, .. } => {
             let path = path.strip_suffix(b"\0").unwrap_or(&path).to_vec();
             if path != b"/" {
                 conn.send(0, MaToCl::RegisterStatus(Status::ENOENT));
@@ -37,20 +50,20 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             };
             match id {
                 Ok(id) => {
-                    conn.session = Some(SessionView { id });
+                    attach(conn, id, version);
                     let metaid = conn.shared.lock().metaid();
                     conn.send(after, MaToCl::Session(session_reply(id, metaid)));
                 }
                 Err(status) => conn.send(after, MaToCl::RegisterStatus(status)),
             }
         }
-        ClToMa::Reconnect { sessionid, metaid, .. } => {
+        ClToMa::Reconnect { sessionid, metaid, version } => {
             let meta = conn.shared.lock();
             let ok = meta.session(sessionid).is_some() && metaid.is_none_or(|m| m == meta.metaid());
             let after = meta.version();
             drop(meta);
             let status = if ok {
-                conn.session = Some(SessionView { id: sessionid });
+                attach(conn, sessionid, version);
                 Status::OK
             } else {
                 Status::BADSESSIONID

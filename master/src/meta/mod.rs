@@ -30,6 +30,7 @@ pub mod node;
 mod open;
 mod perm;
 mod read;
+mod sessions;
 pub mod record;
 pub mod snapshot;
 mod table;
