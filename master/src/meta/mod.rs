@@ -33,6 +33,7 @@ mod read;
 pub mod record;
 pub mod snapshot;
 mod table;
+mod trash;
 mod tree;
 
 #[cfg(test)]
