@@ -163,8 +163,13 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
     }
 }
 
+/// 64 cases by default; `PROPTEST_CASES` asks for a longer soak.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn snapshot_plus_replay_equals_live(before in proptest::collection::vec(step(), 0..40),
