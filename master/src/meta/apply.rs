@@ -68,7 +68,7 @@ impl Meta {
                 self.apply_rename(ts, *src_parent, src_name, *dst_parent, dst_name, *inode)
             }
             Op::Attr { inode, mode, uid, gid, atime, mtime } => {
-                let node = self.live_node_mut(*inode)?;
+                let node = self.nodes.get_mut(inode).ok_or_else(|| format!("no inode {inode}"))?;
                 node.mode = mode & 0o7777;
                 node.uid = *uid;
                 node.gid = *gid;
