@@ -180,13 +180,6 @@ impl Meta {
         self.nodes.get(&inode).ok_or_else(|| format!("no inode {inode}"))
     }
 
-    fn live_node_mut(&mut self, inode: Inode) -> Result<&mut Node, String> {
-        if self.trash.contains_key(&inode) {
-            return Err(format!("inode {inode} is in the trash"));
-        }
-        self.nodes.get_mut(&inode).ok_or_else(|| format!("no inode {inode}"))
-    }
-
     /// A node the caller has checked exists.
     pub(super) fn node_mut(&mut self, inode: Inode) -> &mut Node {
         match self.nodes.get_mut(&inode) {
