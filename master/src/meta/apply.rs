@@ -68,7 +68,7 @@ impl Meta {
                 self.apply_rename(ts, *src_parent, src_name, *dst_parent, dst_name, *inode)
             }
             Op::Attr { inode, mode, uid, gid, atime, mtime } => {
-                let node = self.live_node_mut(*inode)?;
+                let node = self.nodes.get_mut(inode).ok_or_else(|| format!("no inode {inode}"))?;
                 node.mode = mode & 0o7777;
                 node.uid = *uid;
                 node.gid = *gid;
@@ -122,6 +122,16 @@ impl Meta {
                 Ok(self
                     .set_tree(ts, *inode, *recursive, *uid, &mut |node| update(&mut node.trashtime, *trashtime, *mode)))
             }
+            Op::Undel { inode, new_dirs } => {
+                self.apply_undel(ts, *inode, new_dirs)?;
+                Ok(Counts::default())
+            }
+            Op::TrashPath { inode, path } => {
+                let entry =
+                    self.trash.get_mut(inode).ok_or_else(|| format!("TRASHPATH of {inode}, not in the trash"))?;
+                entry.path = path.as_slice().into();
+                Ok(Counts::default())
+            }
             Op::Purge { inode } => {
                 if !self.trash.contains_key(inode) {
                     return Err(format!("PURGE of inode {inode}, not in the trash"));
@@ -170,15 +180,8 @@ impl Meta {
         self.nodes.get(&inode).ok_or_else(|| format!("no inode {inode}"))
     }
 
-    fn live_node_mut(&mut self, inode: Inode) -> Result<&mut Node, String> {
-        if self.trash.contains_key(&inode) {
-            return Err(format!("inode {inode} is in the trash"));
-        }
-        self.nodes.get_mut(&inode).ok_or_else(|| format!("no inode {inode}"))
-    }
-
     /// A node the caller has checked exists.
-    fn node_mut(&mut self, inode: Inode) -> &mut Node {
+    pub(super) fn node_mut(&mut self, inode: Inode) -> &mut Node {
         match self.nodes.get_mut(&inode) {
             Some(n) => n,
             None => panic!("inode {inode} was checked to exist"),
@@ -210,7 +213,7 @@ impl Meta {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn add_node(
+    pub(super) fn add_node(
         &mut self,
         ts: u32,
         parent: Inode,
@@ -250,7 +253,7 @@ impl Meta {
 
     /// Adds an entry to a checked directory; a directory child becomes its
     /// child for `..` and counts in the parent's nlink.
-    fn insert_entry(&mut self, ts: u32, parent: Inode, name: &[u8], inode: Inode) {
+    pub(super) fn insert_entry(&mut self, ts: u32, parent: Inode, name: &[u8], inode: Inode) {
         let is_dir = match self.node_mut(inode).dir_mut() {
             Some(d) => {
                 d.parent = parent;

@@ -15,12 +15,19 @@
 //! Nothing here opens a file, a socket, a thread or reads a clock: time
 //! comes in through [`Ctx::now`] and `now` arguments.
 //!
-//! Modules: [`node`] (one inode), [`record`] (records and their text form),
-//! `apply` (the one function that changes state), `namespace` (create,
-//! link, unlink, rename, setattr), `file` (chunks: write, truncate),
-//! `tree` (goal and trash time, trash, sessions), `read` (lookups and
+//! Modules: [`node`] (one inode), `compact` (inline chunk lists and names),
+//! `table` (the inode table, delayed reuse of numbers), [`record`] (records
+//! and their text form), `apply` (the one function that changes state),
+//! `namespace` (create, link, unlink, rename, setattr), `file` (chunks:
+//! write, truncate), `tree` (goal, trash time, sessions), `trash` (purge,
+//! undel), `open` (open and sustained files), `read` (lookups and
 //! statistics), `perm` (POSIX permission checks), [`snapshot`] (the binary
 //! image; its format is described there).
+//!
+//! Memory: about 180–210 bytes of RSS per file of one chunk (measured with
+//! 1 M and 200 k files, `tests/memory.rs`): a 56-byte node in a vector
+//! indexed by inode, a directory entry with an inline name, a chunk-table
+//! entry.
 
 mod apply;
 mod compact;
@@ -34,6 +41,7 @@ mod sessions;
 pub mod record;
 pub mod snapshot;
 mod table;
+mod trash;
 mod tree;
 
 #[cfg(test)]
@@ -44,6 +52,10 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 
 pub use elkfs_proto::Status;
+pub use file::{Truncated, WritePlan};
+pub use namespace::{
+    MAX_LINKS, SET_ATIME, SET_ATIME_NOW, SET_GID, SET_MODE, SET_MTIME, SET_MTIME_NOW, SET_UID, SET_WINATTR,
+};
 pub use node::{Attr, Inode, NodeType, CHUNK_SIZE, NAME_MAX, ROOT};
 pub use read::{DirEntry, DirStats, MetaStats};
 pub use record::{Op, Record, SetMode};

@@ -198,7 +198,8 @@ impl Meta {
         Ok(self.created(inode))
     }
 
-    /// chmod, chown and utimes in one, with Linux's rules: only the owner
+    /// chmod, chown and utimes in one (also on a removed file still open),
+    /// with Linux's rules: only the owner
     /// (or root) changes the mode or sets explicit times; only root changes
     /// the owner; the owner may change the group to one of its groups;
     /// "now" times need ownership or write permission. A non-root chmod of a
@@ -216,7 +217,7 @@ impl Meta {
         atime: u32,
         mtime: u32,
     ) -> Result<Attr, Status> {
-        let node = self.live(inode)?;
+        let node = self.any(inode)?;
         let root = ctx.uid == 0;
         let owner = root || ctx.uid == node.uid;
         let mut new = (node.mode, node.uid, node.gid, node.atime, node.mtime);

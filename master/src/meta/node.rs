@@ -185,8 +185,9 @@ impl Attr {
         b[23..27].copy_from_slice(&self.nlink.to_be_bytes());
         let size = match self.kind {
             NodeType::File | NodeType::Symlink => self.size,
-            // A directory's "size" is the byte count of its entries as
-            // MooseFS estimates it, so `ls -l` shows a growing number.
+            // MooseFS reports the total length of the files below the
+            // directory; elkfs keeps no per-directory totals yet and reports
+            // a size that grows with the number of entries instead.
             NodeType::Dir => dir_size_code(self.size * DIR_ENTRY_BYTES),
             // rdev sits in the high half: `rdev:32 0:32`.
             NodeType::BlockDev | NodeType::CharDev => self.size << 32,
@@ -219,9 +220,9 @@ pub fn dir_size_code(bytes: u64) -> u64 {
     if order == 4 && bytes >= 1u64 << 50 {
         // Beyond 1 PiB the value is pre-shifted so `×100` cannot overflow.
         if bytes < 1u64 << 60 {
-            return (((bytes >> 20) * 100) >> 30) + 5_000_000;
+            return (((bytes >> 10) * 100) >> 40) + 5_000_000;
         }
-        return (((bytes >> 30) * 100) >> 30) + 6_000_000;
+        return (((bytes >> 10) * 100) >> 50) + 6_000_000;
     }
     ((bytes * 100) >> (10 * order)) + order * 1_000_000
 }

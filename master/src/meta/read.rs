@@ -91,21 +91,21 @@ impl Meta {
     pub fn stats(&self) -> MetaStats {
         let mut s =
             MetaStats { inodes: self.nodes.len() as u64, chunks: self.chunks.len() as u64, ..MetaStats::default() };
-        for (inode, n) in self.nodes.iter() {
+        for n in self.nodes.values() {
             match n.kind {
                 NodeType::Dir => s.dirs += 1,
                 NodeType::File => s.files += 1,
                 _ => {}
             }
             s.total_length += n.length();
-            if self.trash.contains_key(&inode) {
-                s.trash_files += 1;
-                s.trash_bytes += n.length();
-            }
-            if self.sustained.contains(&inode) {
-                s.sustained_files += 1;
-                s.sustained_bytes += n.length();
-            }
+        }
+        for n in self.trash.keys().filter_map(|i| self.nodes.get(i)) {
+            s.trash_files += 1;
+            s.trash_bytes += n.length();
+        }
+        for n in self.sustained.iter().filter_map(|i| self.nodes.get(i)) {
+            s.sustained_files += 1;
+            s.sustained_bytes += n.length();
         }
         s
     }

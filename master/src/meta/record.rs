@@ -146,6 +146,17 @@ pub enum Op {
         mode: SetMode,
         uid: u32,
     },
+    /// Restores a trashed file to its path; `new_dirs` are the inodes of
+    /// the directories created for missing parts of the path, outermost first.
+    Undel {
+        inode: Inode,
+        new_dirs: Vec<Inode>,
+    },
+    /// Changes the path a trashed file will be restored to.
+    TrashPath {
+        inode: Inode,
+        path: Vec<u8>,
+    },
     /// Removes a trashed file for good.
     Purge {
         inode: Inode,
@@ -204,6 +215,11 @@ impl Record {
                 w.name("SETTRASHTIME").n(*inode).n(*trashtime).n(u8::from(*recursive)).n(mode.code()).n(*uid)
             }
             Op::Purge { inode } => w.name("PURGE").n(*inode),
+            Op::Undel { inode, new_dirs } => {
+                let list: Vec<String> = new_dirs.iter().map(u32::to_string).collect();
+                w.name("UNDEL").n(*inode).n(list.join(":"))
+            }
+            Op::TrashPath { inode, path } => w.name("TRASHPATH").n(*inode).b(path),
             Op::Session { id, root, info, root_path } => w.name("SESSION").n(*id).n(*root).b(info).b(root_path),
             Op::CloseSession { id } => w.name("CLOSESESSION").n(*id),
             Op::Acquire { session, inode } => w.name("ACQUIRE").n(*session).n(*inode),
@@ -253,6 +269,8 @@ impl Record {
                 uid: a.n()?,
             },
             "PURGE" => Op::Purge { inode: a.n()? },
+            "UNDEL" => Op::Undel { inode: a.n()?, new_dirs: a.list()? },
+            "TRASHPATH" => Op::TrashPath { inode: a.n()?, path: a.b()? },
             "SESSION" => Op::Session { id: a.n()?, root: a.n()?, info: a.b()?, root_path: a.b()? },
             "CLOSESESSION" => Op::CloseSession { id: a.n()? },
             "ACQUIRE" => Op::Acquire { session: a.n()?, inode: a.n()? },
@@ -348,6 +366,16 @@ impl Parser<'_> {
         unescape(s).ok_or_else(|| self.bad("bad escape"))
     }
 
+    /// A `:`-separated list of numbers, empty for none.
+    fn list(&mut self) -> Result<Vec<u32>> {
+        let s = self.next()?;
+        if s.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Option<Vec<u32>> = s.split(':').map(|n| n.parse::<u32>().ok()).collect();
+        list.ok_or_else(|| self.bad("bad number in list"))
+    }
+
     fn flag(&mut self) -> Result<bool> {
         match self.n::<u8>()? {
             0 => Ok(false),
@@ -418,6 +446,8 @@ mod tests {
             }),
             (any::<u32>(), any::<u64>()).prop_map(|(inode, length)| Op::Truncate { inode, length }),
             (any::<u32>(), any::<u32>()).prop_map(|(session, inode)| Op::Release { session, inode }),
+            (any::<u32>(), proptest::collection::vec(any::<u32>(), 0..4))
+                .prop_map(|(inode, new_dirs)| Op::Undel { inode, new_dirs }),
             (any::<u32>(), 1u8..=9, any::<bool>()).prop_map(|(inode, goal, recursive)| Op::SetGoal {
                 inode,
                 goal,

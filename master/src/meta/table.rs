@@ -84,6 +84,19 @@ impl NodeTable {
         self.free.front().map(|f| f.0) == Some(inode)
     }
 
+    /// The numbers `n` creates in a row at `now` get: due freed ones
+    /// first, then `next`, `next + 1`, ….
+    pub fn next_free_n(&self, now: u32, next: Inode, n: usize) -> Vec<Inode> {
+        let due = |f: &&(Inode, u32)| u64::from(f.1) + u64::from(INODE_REUSE_DELAY) <= u64::from(now);
+        let mut out: Vec<Inode> = self.free.iter().take_while(due).take(n).map(|f| f.0).collect();
+        let mut i = next;
+        while out.len() < n {
+            out.push(i);
+            i = i.wrapping_add(1);
+        }
+        out
+    }
+
     /// Takes `inode` off the free list if it heads it (a create used it).
     pub fn take_free(&mut self, inode: Inode) -> bool {
         if self.free.front().map(|f| f.0) == Some(inode) {

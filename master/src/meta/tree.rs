@@ -71,41 +71,6 @@ impl Meta {
         Ok(self.commit(ctx.now, Op::SetTrashTime { inode, trashtime, recursive, mode, uid: ctx.uid }))
     }
 
-    /// Removes for good every trashed file whose atime, mtime and ctime (the
-    /// deletion time) are all older than its trash time; one record each.
-    /// Returns how many were purged.
-    pub fn purge_trash(&mut self, now: u32) -> usize {
-        let due: Vec<Inode> = self
-            .trash
-            .keys()
-            .copied()
-            .filter(|i| {
-                self.nodes.get(i).is_some_and(|n| {
-                    let last = n.atime.max(n.mtime).max(n.ctime);
-                    u64::from(last) + u64::from(n.trashtime) <= u64::from(now)
-                })
-            })
-            .collect();
-        for &inode in &due {
-            self.commit(now, Op::Purge { inode });
-        }
-        due.len()
-    }
-
-    /// Removes one trashed file for good now (the meta mount's purge).
-    pub fn purge(&mut self, inode: Inode, now: u32) -> Result<(), Status> {
-        if !self.trash.contains_key(&inode) {
-            return Err(Status::ENOENT);
-        }
-        self.commit(now, Op::Purge { inode });
-        Ok(())
-    }
-
-    /// The trashed files with the paths they had, in inode order.
-    pub fn trash_list(&self) -> Vec<(Inode, Vec<u8>)> {
-        self.trash.iter().map(|(i, t)| (*i, t.path.to_vec())).collect()
-    }
-
     /// Opens a session rooted at `root_path` ("/" or "/a/b"), which must
     /// name a directory. Returns the session id and the root inode.
     pub fn new_session(&mut self, info: &[u8], root_path: &[u8], now: u32) -> Result<(u32, Inode), Status> {

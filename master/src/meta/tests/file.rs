@@ -193,3 +193,42 @@ fn open_files_outlive_their_removal() {
     assert!(m.sustained().is_empty() && !m.is_open(g));
     assert_eq!(m.getattr(g), Err(Status::ENOENT));
 }
+
+#[test]
+fn undel_restores_the_path() {
+    let mut m = fs();
+    let base = snapshot_bytes(&m);
+    let a = dir(&mut m, ROOT, "a");
+    let b = dir(&mut m, a, "b");
+    let f = file(&mut m, b, "f");
+    let p = m.write_chunk(1, f, 0, 2000).unwrap();
+    m.unlink(&root(), b, b"f").unwrap();
+    assert_eq!(m.undel(ROOT, 2000), Err(Status::ENOENT));
+    // The directories went away meanwhile: undel builds them again.
+    m.rmdir(&root(), a, b"b").unwrap();
+    m.rmdir(&root(), ROOT, b"a").unwrap();
+    m.undel(f, 2001).unwrap();
+    let a2 = m.resolve(b"/a").unwrap();
+    let f2 = m.resolve(b"/a/b/f").unwrap();
+    assert_eq!(f2, f);
+    assert_eq!(m.getattr(a2).unwrap().mode, 0o755);
+    assert_eq!(m.getattr(f).unwrap().nlink, 1);
+    assert_eq!(m.read_chunk(f, 0).unwrap().1, Some((p.chunk, 1)));
+    assert!(m.trash_list().is_empty());
+    // A taken name refuses; a changed path restores elsewhere; a bad path refuses.
+    let b2 = m.resolve(b"/a/b").unwrap();
+    m.unlink(&root(), b2, b"f").unwrap();
+    file(&mut m, b2, "f");
+    assert_eq!(m.undel(f, 2002), Err(Status::EEXIST));
+    m.set_trash_path(f, b"a/g", 2002).unwrap();
+    assert_eq!(m.trash_list(), vec![(f, b"a/g".to_vec())]);
+    m.undel(f, 2003).unwrap();
+    assert_eq!(m.resolve(b"/a/g").unwrap(), f);
+    m.unlink(&root(), a2, b"g").unwrap();
+    m.set_trash_path(f, b"a/b/f/x", 2004).unwrap();
+    assert_eq!(m.undel(f, 2004), Err(Status::CANTCREATEPATH));
+    m.set_trash_path(f, b"a/../x", 2004).unwrap();
+    assert_eq!(m.undel(f, 2004), Err(Status::CANTCREATEPATH));
+    assert_eq!(m.set_trash_path(ROOT, b"x", 2004), Err(Status::ENOENT));
+    check_replay(&base, &mut m);
+}

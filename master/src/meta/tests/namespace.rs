@@ -300,3 +300,36 @@ fn inode_numbers_are_reused_only_after_the_delay() {
     assert_eq!(i, g + 1);
     check_replay(&base, &mut m);
 }
+
+#[test]
+fn missing_and_wrong_kind() {
+    let mut m = fs();
+    let f = file(&mut m, ROOT, "f");
+    let r = root();
+    assert_eq!(m.getattr(999), Err(Status::ENOENT));
+    assert_eq!(m.access(&r, 999, 4), Err(Status::ENOENT));
+    assert_eq!(m.lookup(&r, ROOT, b"nope"), Err(Status::ENOENT));
+    assert_eq!(m.lookup(&r, f, b"x"), Err(Status::ENOTDIR));
+    assert_eq!(m.lookup(&r, 999, b"x"), Err(Status::ENOENT));
+    assert_eq!(m.readdir(&r, f).map(|_| ()), Err(Status::ENOTDIR));
+    assert_eq!(m.readlink(999), Err(Status::ENOENT));
+    assert_eq!(m.setattr(&r, 999, SET_MODE, 0, 0, 0, 0, 0), Err(Status::ENOENT));
+    assert_eq!(m.truncate(&r, 999, 0, true).map(|_| ()), Err(Status::ENOENT));
+    assert_eq!(m.symlink(&r, ROOT, b"f", b"t"), Err(Status::EEXIST));
+    assert_eq!(m.rename(&r, ROOT, b"f", f, b"x").map(|_| ()), Err(Status::ENOTDIR));
+    assert_eq!(m.unlink(&r, f, b"x"), Err(Status::ENOTDIR));
+    assert_eq!(m.get_goal(999), Err(Status::ENOENT));
+    assert_eq!(m.dir_stats(999), Err(Status::ENOENT));
+    assert_eq!(m.resolve(b"/f/x"), Err(Status::ENOTDIR));
+    assert_eq!(m.drain_log().len(), 1, "only the create logged");
+}
+
+#[test]
+fn setattr_reaches_a_removed_open_file() {
+    let mut m = fs();
+    let base = snapshot_bytes(&m);
+    let f = file(&mut m, ROOT, "f");
+    m.unlink(&root(), ROOT, b"f").unwrap();
+    assert_eq!(m.setattr(&root(), f, SET_MODE, 0o600, 0, 0, 0, 0).unwrap().mode, 0o600);
+    check_replay(&base, &mut m);
+}

@@ -26,6 +26,7 @@ enum Step {
     Session(usize),
     CloseSession(u32),
     Open(u32, usize),
+    Undel(usize),
     Release(u32, usize),
 }
 
@@ -52,6 +53,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => i.clone().prop_map(Step::Session),
         1 => (0u32..4).prop_map(Step::CloseSession),
         3 => (1u32..4, i.clone()).prop_map(|(s, a)| Step::Open(s, a)),
+        2 => i.clone().prop_map(Step::Undel),
         2 => (1u32..4, i.clone()).prop_map(|(s, a)| Step::Release(s, a)),
     ]
 }
@@ -141,6 +143,14 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
             }
             Step::CloseSession(id) => m.close_session(id, *now),
             Step::Open(session, a) => m.open(session, pick_file(a), *now),
+            Step::Undel(a) => {
+                let trash = m.trash_list();
+                if trash.is_empty() {
+                    Ok(())
+                } else {
+                    m.undel(trash[a % trash.len()].0, *now)
+                }
+            }
             Step::Release(session, a) => {
                 // Sometimes a sustained file, which only a release frees.
                 let sustained = m.sustained();
@@ -153,8 +163,13 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
     }
 }
 
+/// 64 cases by default; `PROPTEST_CASES` asks for a longer soak.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn snapshot_plus_replay_equals_live(before in proptest::collection::vec(step(), 0..40),
