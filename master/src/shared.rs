@@ -32,6 +32,10 @@ pub struct Lists {
     pub sessions: std::collections::HashMap<u32, (std::net::Ipv4Addr, u32, u32)>,
     /// Unix time and duration (ms) of the last snapshot written.
     pub last_save: (u32, u32),
+    /// Append reservations (`O_APPEND` writers ask where to write): the
+    /// end of what has been handed out per inode. Volatile, as in MooseFS:
+    /// after a restart writers start again from the file's length.
+    pub appends: std::collections::HashMap<u32, u64>,
 }
 
 impl Shared {

@@ -75,7 +75,27 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         }
         ClToMa::Truncate { msgid, inode, flags, cred, length } => {
             let c = ctx(&cred);
-            let (r, after) = shared.change(|m| m.truncate(&c, inode, length, flags & 1 != 0));
+            if flags & TRUNCATE_RESERVE != 0 {
+                return reserve_append(conn, msgid, inode, length);
+            }
+            shared.lists().appends.remove(&inode);
+            if flags & TRUNCATE_UPDATE != 0 {
+                // The write path telling the length it reached: grow only.
+                let (r, after) = shared.change(|m| {
+                    let attr = m.getattr(inode)?;
+                    if length > attr.size {
+                        m.truncate(&c, inode, length, true).map(|t| (attr.size, t.attr))
+                    } else {
+                        Ok((attr.size, attr))
+                    }
+                });
+                let msg = match r {
+                    Ok((prev_length, attr)) => MaToCl::Truncate { msgid, prev_length, attr: attr.to_wire() },
+                    Err(s) => fail(kind, msgid, s),
+                };
+                return conn.send(after, msg);
+            }
+            let (r, after) = shared.change(|m| m.truncate(&c, inode, length, flags & TRUNCATE_OPENED != 0));
             let t = match r {
                 Ok(t) => t,
                 Err(s) => return conn.send(after, fail(kind, msgid, s)),
@@ -97,6 +117,31 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         }
         other => tracing::warn!("not a chunk request: {other:?}"),
     }
+}
+
+/// `TRUNCATE` flags (`TRUNCATE_FLAG_*`).
+const TRUNCATE_OPENED: u8 = 0x01;
+const TRUNCATE_UPDATE: u8 = 0x02;
+const TRUNCATE_RESERVE: u8 = 0x08;
+
+/// An `O_APPEND` writer asks for `bytes` at the end of the file: it gets
+/// the offset to write at, and the next writer the offset after it, so
+/// concurrent appenders never overlap. The length itself grows only when
+/// the data is written (`WRITE_CHUNK_END`).
+fn reserve_append(conn: &Conn, msgid: u32, inode: u32, bytes: u64) {
+    let shared = &conn.shared;
+    let (attr, after) = shared.read(|m| m.getattr(inode));
+    let msg = match attr {
+        Ok(attr) => {
+            let mut lists = shared.lists();
+            let end = lists.appends.entry(inode).or_insert(0);
+            let prev_length = (*end).max(attr.size);
+            *end = prev_length.saturating_add(bytes);
+            MaToCl::Truncate { msgid, prev_length, attr: attr.to_wire() }
+        }
+        Err(s) => fail(TRUNCATE, msgid, s),
+    };
+    conn.send(after, msg);
 }
 
 fn locations(shared: &Arc<Shared>, chunk: u64, version: u32) -> Vec<CsLoc> {
