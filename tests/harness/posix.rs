@@ -55,6 +55,15 @@ fn files(dir: &Path) {
     // Append.
     fs::OpenOptions::new().append(true).open(&f).unwrap().write_all(b" world").unwrap();
     assert_eq!(fs::read(&f).unwrap(), b"hello world");
+    // Two appenders: each write lands at the end, none over another.
+    let mut a = fs::OpenOptions::new().append(true).open(&f).unwrap();
+    let mut b = fs::OpenOptions::new().append(true).open(&f).unwrap();
+    a.write_all(b"<a1>").unwrap();
+    b.write_all(b"<b1>").unwrap();
+    a.write_all(b"<a2>").unwrap();
+    drop((a, b));
+    assert_eq!(fs::read(&f).unwrap(), b"hello world<a1><b1><a2>");
+    fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(11).unwrap();
     // Overwrite in the middle.
     let mut h = fs::OpenOptions::new().write(true).open(&f).unwrap();
     h.seek(SeekFrom::Start(6)).unwrap();
@@ -260,7 +269,7 @@ fn permissions(dir: &Path) {
     fs::set_permissions(&public, fs::Permissions::from_mode(0o644)).unwrap();
     assert!(!as_other(&format!("cat {} >/dev/null 2>&1", q(&private))), "nobody read a 0600 root file");
     assert!(as_other(&format!("cat {} >/dev/null", q(&public))), "nobody could not read a 0644 file");
-    assert!(!as_other(&format!("echo x >> {} 2>/dev/null", q(&public))), "nobody wrote a 0644 root file");
+    assert!(!as_other(&format!("{{ echo x >> {}; }} 2>/dev/null", q(&public))), "nobody wrote a 0644 root file");
     assert!(!as_other(&format!("touch {}/new 2>/dev/null", q(dir))), "nobody created a file in a 0755 root dir");
     assert!(!as_other(&format!("rm -f {} 2>/dev/null", q(&public))), "nobody removed a file from a 0755 root dir");
     // A directory nobody owns: everything works there, and chmod/chown rules hold.
