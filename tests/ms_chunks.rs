@@ -44,10 +44,8 @@ fn goal_is_restored_after_loss_and_return_and_deletions_reach_disks() {
     // master removes one copy each, from the disks too.
     c.chunkserver(index).start();
     wait_until("two copies on disk per chunk", LIMIT, || {
-        let on_disk: Vec<usize> = ids
-            .iter()
-            .map(|id| c.chunkservers().iter().filter(|s| !s.chunk_files(*id).is_empty()).count())
-            .collect();
+        let on_disk: Vec<usize> =
+            ids.iter().map(|id| c.chunkservers().iter().filter(|s| !s.chunk_files(*id).is_empty()).count()).collect();
         if on_disk.iter().all(|&n| n == 2) {
             Ok(())
         } else {

@@ -160,10 +160,8 @@ fn acknowledged_metadata_survives_master_sigkill() {
     }
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
-    let models: Vec<(PathBuf, Model)> = handles
-        .into_iter()
-        .map(|(dir, h)| (dir, h.join().expect("worker thread")))
-        .collect();
+    let models: Vec<(PathBuf, Model)> =
+        handles.into_iter().map(|(dir, h)| (dir, h.join().expect("worker thread"))).collect();
     drop(second);
     let done: usize = models.iter().map(|(_, m)| m.done).sum();
     let failed: usize = models.iter().map(|(_, m)| m.failed).sum();

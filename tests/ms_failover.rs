@@ -38,7 +38,7 @@ fn a_new_master_from_the_metalogger_has_every_acknowledged_change() {
         let dir = c.path(&format!("dir{}", i % 4));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("file{i}"));
-        files.push((path.clone(), write_pattern_file(&path, 1000 + i * 70_000, i as u64)));
+        files.push((path.clone(), write_pattern_file(&path, 1000 + i * 70_000, i)));
     }
     std::fs::rename(c.path("dir0"), c.path("renamed")).unwrap();
     std::os::unix::fs::symlink("renamed", c.path("link")).unwrap();

@@ -61,8 +61,7 @@ impl Changelog {
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(last);
         let (feed, _) = broadcast::channel(65_536);
-        let writer =
-            Writer { dir: dir.to_path_buf(), file, fsync, back_logs, durable: durable_tx, feed: feed.clone() };
+        let writer = Writer { dir: dir.to_path_buf(), file, fsync, back_logs, durable: durable_tx, feed: feed.clone() };
         let thread = std::thread::Builder::new()
             .name("changelog".into())
             .spawn(move || writer.run(rx))
@@ -292,7 +291,7 @@ mod tests {
         runtime().block_on(log.durable(2));
         assert_eq!(log.durable_version(), 2);
         assert_eq!(feed.try_recv().unwrap().0, 1);
-        let _ = log.rotate();
+        drop(log.rotate());
         log.append(vec![(3, "3|C()".into())]);
         log.close();
         let old = read_file(&file_path(dir.path(), 1)).unwrap();

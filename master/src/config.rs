@@ -158,7 +158,8 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!((c.cl_listen.1, c.cs_listen.1, c.ml_listen.1), (9421, 9420, 9419));
         assert!(c.changelog_fsync);
-        let c = parse("DATA_PATH = /srv/mfs\nMATOCL_LISTEN_PORT = 19421\nCHANGELOG_FSYNC = 0\nATIME_MODE = 2\n").unwrap();
+        let c =
+            parse("DATA_PATH = /srv/mfs\nMATOCL_LISTEN_PORT = 19421\nCHANGELOG_FSYNC = 0\nATIME_MODE = 2\n").unwrap();
         assert_eq!(c.data_path, Path::new("/srv/mfs"));
         assert_eq!(c.cl_listen.1, 19421);
         assert!(!c.changelog_fsync);
@@ -166,7 +167,8 @@ mod tests {
 
     #[test]
     fn every_key_of_the_stock_sample_is_known() {
-        let sample = "WORKING_USER,WORKING_GROUP,SYSLOG_IDENT,LOCK_MEMORY,LIMIT_GLIBC_MALLOC_ARENAS,DISABLE_OOM_KILLER,\
+        let sample =
+            "WORKING_USER,WORKING_GROUP,SYSLOG_IDENT,LOCK_MEMORY,LIMIT_GLIBC_MALLOC_ARENAS,DISABLE_OOM_KILLER,\
             NICE_LEVEL,FILE_UMASK,DATA_PATH,EXPORTS_FILENAME,TOPOLOGY_FILENAME,BACK_LOGS,METADATA_SAVE_FREQ,\
             BACK_META_KEEP_PREVIOUS,CHANGELOG_PRESERVE_SECONDS,CHANGELOG_SAVE_MODE,MISSING_LOG_CAPACITY,\
             MATOML_LISTEN_HOST,MATOML_LISTEN_PORT,MATOCS_LISTEN_HOST,MATOCS_LISTEN_PORT,MATOCS_TIMEOUT,AUTH_CODE,\

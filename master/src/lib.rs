@@ -8,12 +8,12 @@
 //! chunkservers and the copies they hold. [`changelog`] and [`store`] make
 //! the records durable and load them back.
 
+pub mod admin;
+pub mod admin_cli;
 pub mod changelog;
 mod clserv;
 pub mod cluster;
 pub mod config;
-pub mod admin;
-pub mod admin_cli;
 pub mod error;
 pub mod meta;
 pub mod metalogger;

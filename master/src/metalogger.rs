@@ -70,8 +70,14 @@ impl MlConfig {
                 "MASTER_PORT" => c.master_port = int(value, 1..=65535)?,
                 "MASTER_TIMEOUT" => c.master_timeout = secs(value, 1..=65535)?,
                 "MASTER_RECONNECTION_DELAY" => c.reconnection_delay = secs(value, 1..=3600)?,
-                "SYSLOG_IDENT" | "LOCK_MEMORY" | "LIMIT_GLIBC_MALLOC_ARENAS" | "DISABLE_OOM_KILLER" | "NICE_LEVEL"
-                | "FILE_UMASK" | "META_DOWNLOAD_FREQ" | "BIND_HOST" => {}
+                "SYSLOG_IDENT"
+                | "LOCK_MEMORY"
+                | "LIMIT_GLIBC_MALLOC_ARENAS"
+                | "DISABLE_OOM_KILLER"
+                | "NICE_LEVEL"
+                | "FILE_UMASK"
+                | "META_DOWNLOAD_FREQ"
+                | "BIND_HOST" => {}
                 _ => return Ok(false),
             }
             Ok(true)
@@ -144,7 +150,9 @@ async fn follow(config: &MlConfig) -> Result<()> {
         .map_err(|e| Error::io("open changelog_ml.0.mfs", e))?;
     let mut link =
         Link { rd: &mut rd, log: &mut log, last: None, timeout: config.master_timeout, dir, keep: config.back_logs };
-    for (filenum, name) in [(1u8, "metadata_ml.mfs.back"), (11, "changelog_ml_back.0.mfs"), (12, "changelog_ml_back.1.mfs")] {
+    for (filenum, name) in
+        [(1u8, "metadata_ml.mfs.back"), (11, "changelog_ml_back.0.mfs"), (12, "changelog_ml_back.1.mfs")]
+    {
         let tmp = dir.join("metadata_ml.tmp");
         let got = download(&mut wr, &mut link, filenum, &tmp).await?;
         if got {
@@ -254,7 +262,9 @@ async fn download(
     let mut offset = 0u64;
     while offset < size {
         let len = (size - offset).min(u64::from(PIECE)) as u32;
-        wr.write_all(&MlToMa::DownloadRequest { offset, length: len }.to_packet()).await.map_err(|e| Error::io("send", e))?;
+        wr.write_all(&MlToMa::DownloadRequest { offset, length: len }.to_packet())
+            .await
+            .map_err(|e| Error::io("send", e))?;
         let data = loop {
             let msg = link.next().await?;
             match link.handle_stream(msg)? {

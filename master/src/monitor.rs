@@ -12,10 +12,8 @@ use crate::shared::{unix_now, Shared};
 pub fn admin_view(shared: &Shared) -> AdminView {
     let mut view = AdminView::new();
     view.memory_bytes = rss_bytes();
-    view.clock_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
+    view.clock_us =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     view.servers = shared
         .cluster
         .servers()
@@ -37,7 +35,8 @@ pub fn admin_view(shared: &Shared) -> AdminView {
             maintenance: Default::default(),
         })
         .collect();
-    view.metaloggers = shared.lists().metaloggers.iter().map(|&(addr, version)| MetaloggerView { addr, version }).collect();
+    view.metaloggers =
+        shared.lists().metaloggers.iter().map(|&(addr, version)| MetaloggerView { addr, version }).collect();
     let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let meta = shared.lock();
     let stats = meta.stats();

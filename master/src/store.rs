@@ -98,9 +98,9 @@ pub fn load(dir: &Path, now: u32) -> Result<Loaded> {
             warnings.push(format!("changelog gap: have up to {}, next entry is {version}; stopped", meta.version()));
             break;
         }
-        let applied = Record::parse(text).map_err(|e| e.to_string()).and_then(|rec| {
-            meta.replay(*version, &rec).map_err(|e| e.to_string())
-        });
+        let applied = Record::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(|rec| meta.replay(*version, &rec).map_err(|e| e.to_string()));
         if let Err(why) = applied {
             warnings.push(format!("changelog entry {version} does not apply ({why}): {text:?}; stopped"));
             break;

@@ -9,8 +9,8 @@
 //! the data itself never passes through this crate, so the chunkserver can
 //! receive it straight into an engine buffer and send it from one.
 
-pub mod client;
 pub mod admin;
+pub mod client;
 pub mod data;
 mod error;
 pub mod frame;

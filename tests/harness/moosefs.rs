@@ -104,7 +104,13 @@ pub fn write_master(dir: &Path, addr: Ipv4Addr, ports: MasterPorts, extra: &[(St
 
 /// A master config under `dir` serving the existing metadata folder `data`
 /// on `addr` (replacing a dead master from a metalogger's copy).
-pub fn write_master_on(dir: &Path, data: &Path, addr: Ipv4Addr, ports: MasterPorts, extra: &[(String, String)]) -> PathBuf {
+pub fn write_master_on(
+    dir: &Path,
+    data: &Path,
+    addr: Ipv4Addr,
+    ports: MasterPorts,
+    extra: &[(String, String)],
+) -> PathBuf {
     mkdir(dir);
     let cfg = write_master(dir, addr, ports, extra);
     let text = std::fs::read_to_string(&cfg).unwrap_or_else(|e| panic!("read {}: {e}", cfg.display()));

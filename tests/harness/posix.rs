@@ -285,7 +285,7 @@ fn permissions(dir: &Path) {
     let closed = dir.join("closed");
     mkdir(&closed);
     fs::write(closed.join("f"), b"x").unwrap();
-    fs::set_permissions(&closed.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(closed.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
     assert!(!as_other(&format!("cat {}/f >/dev/null 2>&1", q(&closed))), "nobody read through a 0700 dir");
     // Sticky bit: in a 1777 directory nobody cannot remove root's file.

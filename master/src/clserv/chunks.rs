@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use elkfs_proto::client::{ChunkLoc, ClToMa, CsLoc, MaToCl};
 use elkfs_proto::client::ids::{READ_CHUNK, TRUNCATE, WRITE_CHUNK, WRITE_CHUNK_END};
+use elkfs_proto::client::{ChunkLoc, ClToMa, CsLoc, MaToCl};
 use elkfs_proto::Status;
 
 use super::ops::ctx;
@@ -24,9 +24,11 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         ClToMa::ReadChunk { msgid, inode, index, .. } => {
             let (r, after) = shared.read(|m| m.read_chunk(inode, index));
             let msg = match r {
-                Ok((length, None)) => {
-                    MaToCl::Chunk { kind: READ_CHUNK + 1, msgid, loc: ChunkLoc { length, chunk: 0, version: 0, servers: vec![] } }
-                }
+                Ok((length, None)) => MaToCl::Chunk {
+                    kind: READ_CHUNK + 1,
+                    msgid,
+                    loc: ChunkLoc { length, chunk: 0, version: 0, servers: vec![] },
+                },
                 Ok((length, Some((chunk, version)))) => {
                     let servers = locations(&shared, chunk, version);
                     MaToCl::Chunk { kind: READ_CHUNK + 1, msgid, loc: ChunkLoc { length, chunk, version, servers } }
@@ -101,10 +103,8 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                 Err(s) => return conn.send(after, fail(kind, msgid, s)),
             };
             let Some((chunk, old, new, len)) = t.boundary else {
-                return conn.send(
-                    after,
-                    MaToCl::Truncate { msgid, prev_length: t.prev_length, attr: t.attr.to_wire() },
-                );
+                return conn
+                    .send(after, MaToCl::Truncate { msgid, prev_length: t.prev_length, attr: t.attr.to_wire() });
             };
             let reply = conn.sender();
             tokio::spawn(async move {

@@ -137,7 +137,11 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     result
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>, shared: Arc<Shared>) {
+async fn write_loop(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    shared: Arc<Shared>,
+) {
     loop {
         let out = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
             Ok(Some(out)) => out,

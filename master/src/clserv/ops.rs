@@ -1,10 +1,8 @@
 //! Namespace requests: everything answered from the namespace alone.
 
-use elkfs_proto::client::{
-    ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, READDIR_ATTRS, SMODE_TMASK,
-};
 use elkfs_proto::client::ids::{CHECK, GETSCLASS, GETTRASHTIME, SETATTR, SETSCLASS, SETTRASHTIME};
 use elkfs_proto::client::ids::{LINK, MKDIR, MKNOD, RENAME, RMDIR, SYMLINK, UNLINK};
+use elkfs_proto::client::{ClToMa, Cred, DirEntries, MaToCl, Sclass, SclassSet, READDIR_ATTRS, SMODE_TMASK};
 use elkfs_proto::Status;
 
 use super::{fail, Conn, SessionView};
@@ -84,7 +82,9 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             conn.send(
                 after,
                 match r {
-                    Ok((inode, attr)) => MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None, first_chunk: None },
+                    Ok((inode, attr)) => {
+                        MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None, first_chunk: None }
+                    }
                     Err(s) => fail(kind, msgid, s),
                 },
             );
@@ -193,9 +193,9 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             );
         }
         ClToMa::GetXattr { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOATTR)),
-        ClToMa::SetXattr { msgid, .. }
-        | ClToMa::Flock { msgid, .. }
-        | ClToMa::PosixLock { msgid, .. } => conn.send(0, fail(kind, msgid, Status::ENOTSUP)),
+        ClToMa::SetXattr { msgid, .. } | ClToMa::Flock { msgid, .. } | ClToMa::PosixLock { msgid, .. } => {
+            conn.send(0, fail(kind, msgid, Status::ENOTSUP))
+        }
         ClToMa::GetDirStats { msgid, inode } => {
             let (r, after) = shared.read(|m| m.dir_stats(inode));
             let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
@@ -227,7 +227,8 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                 after,
                 match r {
                     Ok(counts) => {
-                        let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+                        let counts =
+                            if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
                         let files = counts.iter().filter(|c| c.1 > 0).map(|&(g, f, _)| (Sclass::Goal(g), f)).collect();
                         let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(g, _, d)| (Sclass::Goal(g), d)).collect();
                         MaToCl::Sclass { msgid, files, dirs }
@@ -264,7 +265,8 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                 after,
                 match r {
                     Ok(counts) => {
-                        let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+                        let counts =
+                            if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
                         let files = counts.iter().filter(|c| c.1 > 0).map(|&(t, f, _)| (t, f)).collect();
                         let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(t, _, d)| (t, d)).collect();
                         MaToCl::TrashTime { msgid, files, dirs }

@@ -1,3 +1,5 @@
+//! Chunk writes, lengths, truncation, locks, trash and open files.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Namespace operations: success and error cases, permissions, links, renames.
+
 use super::*;
 use crate::meta::namespace::{SET_ATIME, SET_GID, SET_MODE, SET_MTIME_NOW, SET_UID};
 

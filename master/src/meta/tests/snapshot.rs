@@ -1,3 +1,5 @@
+//! Snapshots: byte-identical round trips and refusal of damaged input.
+
 use super::*;
 
 fn sample() -> Meta {
