@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(read.entries.len(), 2);
         let (why, bytes) = read.dropped.unwrap();
         assert!(why.contains("incomplete"), "{why}");
-        assert_eq!(bytes, 11);
+        assert_eq!(bytes, 10);
         std::fs::write(&path, "5: 1|A(1)\n7: 1|B(2)\n").unwrap();
         let read = read_file(&path).unwrap();
         assert_eq!(read.entries.len(), 1);

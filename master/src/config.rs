@@ -186,6 +186,7 @@ mod tests {
             ("EXPORTS_FILENAME", "/etc/mfs/mfsexports.cfg"),
             ("TOPOLOGY_FILENAME", "/etc/mfs/mfstopology.cfg"),
             ("AUTH_CODE", "mfspassword"),
+            ("MATOCS_TIMEOUT", "10"),
             ("MATOML_LISTEN_HOST", "*"),
             ("MATOCS_LISTEN_HOST", "*"),
             ("MATOCL_LISTEN_HOST", "*"),

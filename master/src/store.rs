@@ -186,3 +186,76 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     }
     Ok(DirLock(file))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{Ctx, ROOT};
+
+    fn changes(meta: &mut Meta, names: &[&str]) -> String {
+        for name in names {
+            meta.mkdir(&Ctx::root(1000), ROOT, name.as_bytes(), 0o755, 0, false).unwrap();
+        }
+        meta.drain_log().into_iter().map(|(v, r)| format!("{v}: {}\n", r.to_text())).collect()
+    }
+
+    #[test]
+    fn empty_folder_or_marker_starts_a_new_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = load(dir.path(), 5).unwrap();
+        assert!(loaded.fresh && loaded.meta.version() == 0 && loaded.warnings.is_empty());
+        std::fs::write(dir.path().join("metadata.mfs"), "MFSM NEW").unwrap();
+        assert!(load(dir.path(), 5).unwrap().fresh);
+    }
+
+    #[test]
+    fn moosefs_metadata_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("metadata.mfs"), b"MFSM 2.0\0\0\0").unwrap();
+        let err = load(dir.path(), 5).err().expect("refused").to_string();
+        assert!(err.contains("MooseFS metadata"), "{err}");
+    }
+
+    #[test]
+    fn snapshot_plus_changelogs_replay_and_a_torn_tail_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = Meta::new_fs(77, 1000);
+        let before = changes(&mut meta, &["a"]);
+        write_snapshot(dir.path(), &snapshot_bytes(&meta), 1).unwrap();
+        let after = changes(&mut meta, &["b", "c"]);
+        // Entries already in the snapshot may be in an older changelog too.
+        std::fs::write(dir.path().join("changelog.1.mfs"), before).unwrap();
+        std::fs::write(dir.path().join("changelog.0.mfs"), format!("{after}4: 1000|MKD")).unwrap();
+        let loaded = load(dir.path(), 2000).unwrap();
+        assert_eq!((loaded.meta.version(), loaded.replayed, loaded.meta.metaid()), (3, 2, 77));
+        for name in ["a", "b", "c"] {
+            assert!(loaded.meta.lookup(&Ctx::root(2000), ROOT, name.as_bytes()).is_ok(), "{name}");
+        }
+        assert!(loaded.warnings.iter().any(|w| w.contains("dropped")), "{:?}", loaded.warnings);
+        assert_eq!(snapshot_bytes(&loaded.meta), snapshot_bytes(&meta));
+    }
+
+    #[test]
+    fn a_gap_stops_replay_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = Meta::new_fs(9, 1000);
+        write_snapshot(dir.path(), &snapshot_bytes(&meta), 1).unwrap();
+        let log = changes(&mut meta, &["a", "b", "c"]);
+        let kept: String = log.lines().filter(|l| !l.starts_with("2: ")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.path().join("changelog.0.mfs"), kept).unwrap();
+        let loaded = load(dir.path(), 2000).unwrap();
+        assert_eq!(loaded.meta.version(), 1);
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("does not follow") || w.contains("gap")),
+            "{:?}",
+            loaded.warnings
+        );
+    }
+
+    #[test]
+    fn a_second_master_on_the_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = lock_dir(dir.path()).unwrap();
+        assert!(lock_dir(dir.path()).is_err());
+    }
+}
