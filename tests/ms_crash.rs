@@ -174,3 +174,30 @@ fn acknowledged_metadata_survives_master_sigkill() {
         verify(&c.mountpoint().join(rel), m);
     }
 }
+
+/// A large write through the mount while the master is SIGKILLed and
+/// restarted: it finishes soon after the restart (the real master makes a
+/// writer wait out the old chunk lock, ~130 s) and reads back whole.
+#[test]
+fn a_write_in_flight_resumes_within_seconds_of_a_master_restart() {
+    let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
+    let path = c.path("big");
+    let writer = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let sha = elkfs_harness::data::write_pattern_file(&path, 400 << 20, 5);
+            (sha, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    let killed = Instant::now();
+    c.master().kill();
+    c.restart_master();
+    let (sha, took) = writer.join().expect("writer thread");
+    let after_kill = killed.elapsed();
+    eprintln!("[test] write took {:.1}s in all, {:.1}s after the kill", took.as_secs_f64(), after_kill.as_secs_f64());
+    assert!(after_kill < Duration::from_secs(60), "the write needed {after_kill:?} after the master came back");
+    c.drop_caches();
+    assert_eq!(elkfs_harness::data::sha256_file(&path).1, sha);
+}

@@ -73,6 +73,14 @@ impl Running {
         }
         changelog::shift_files(&dir, config.back_logs)?;
         let log = Changelog::open(&dir, version, config.changelog_fsync, config.back_logs)?;
+        let now = unix_now();
+        let inherited_locks = loaded
+            .meta
+            .chunks_from(0, usize::MAX)
+            .into_iter()
+            .filter(|(_, c)| c.locked_until > now)
+            .map(|(id, _)| id)
+            .collect();
         let meta = Arc::new(Mutex::new(loaded.meta));
         let cluster = Cluster::new(config.cluster.clone(), Arc::new(MetaCatalog(meta.clone())));
         let bind = |(host, port): &(String, u16)| bind_addr(host, *port);
@@ -93,6 +101,7 @@ impl Running {
             config,
             started: std::time::Instant::now(),
             lists: Default::default(),
+            inherited_locks: Mutex::new(inherited_locks),
         });
         let mut tasks = vec![cluster.start_maintenance()];
         tasks.push(tokio::spawn(accept_chunkservers(cs, cluster)));

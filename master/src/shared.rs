@@ -21,6 +21,11 @@ pub struct Shared {
     /// Who is connected, for monitoring; never held with `meta`'s lock
     /// taken after it.
     pub lists: Mutex<Lists>,
+    /// Chunks that were locked by a writer when this master started: that
+    /// writer talked to the previous master process. Their locks are given
+    /// up as soon as the chunk has a copy at its current version, instead
+    /// of making every writer wait out the lease (see `clserv::chunks`).
+    pub inherited_locks: Mutex<std::collections::HashSet<u64>>,
 }
 
 /// Connections and events the namespace does not record.

@@ -38,7 +38,16 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             conn.send(after, msg);
         }
         ClToMa::WriteChunk { msgid, inode, index, .. } => {
-            let (plan, after) = shared.change(|m| m.write_chunk(session.id, inode, index, unix_now()));
+            let (mut plan, mut after) = shared.change(|m| m.write_chunk(session.id, inode, index, unix_now()));
+            if plan == Err(Status::LOCKED) && take_inherited_lock(&shared, inode, index) {
+                (plan, after) = shared.change(|m| {
+                    let now = unix_now();
+                    if let Ok((_, Some((chunk, _)))) = m.read_chunk(inode, index) {
+                        m.unlock_chunk(chunk, now)?;
+                    }
+                    m.write_chunk(session.id, inode, index, now)
+                });
+            }
             let plan = match plan {
                 Ok(plan) => plan,
                 Err(s) => return conn.send(after, fail(kind, msgid, s)),
@@ -117,6 +126,25 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         }
         other => tracing::warn!("not a chunk request: {other:?}"),
     }
+}
+
+/// True when chunk `index` of `inode` is locked by a writer of the previous
+/// master process and already has a copy at its current version (copies a
+/// version behind are brought forward when their chunkserver registers):
+/// then no write of that writer can still land unnoticed — the version it
+/// writes under is gone or current — and the lock is released for the new
+/// request rather than waited out (MooseFS makes writers wait ~130 s).
+fn take_inherited_lock(shared: &Shared, inode: u32, index: u32) -> bool {
+    let Ok((_, Some((chunk, version)))) = shared.lock().read_chunk(inode, index) else {
+        return false;
+    };
+    if !shared.inherited_locks.lock().unwrap_or_else(|e| e.into_inner()).contains(&chunk) {
+        return false;
+    }
+    if shared.cluster.locations(chunk, version).is_empty() {
+        return false;
+    }
+    shared.inherited_locks.lock().unwrap_or_else(|e| e.into_inner()).remove(&chunk)
 }
 
 /// `TRUNCATE` flags (`TRUNCATE_FLAG_*`).
