@@ -217,3 +217,73 @@ fn a_write_in_flight_resumes_within_seconds_of_a_master_restart() {
     c.drop_caches();
     assert_eq!(elkfs_harness::data::sha256_file(&path).1, sha);
 }
+
+/// Runs `dd` with `args` to the end, bounded; returns how long it took and
+/// whether it succeeded.
+fn run_dd(args: &[String], limit: Duration) -> (Duration, bool) {
+    let started = Instant::now();
+    let mut dd = std::process::Command::new("dd").args(args).spawn().expect("start dd");
+    loop {
+        if let Some(status) = dd.try_wait().expect("wait for dd") {
+            return (started.elapsed(), status.success());
+        }
+        if started.elapsed() > limit {
+            let _ = dd.kill();
+            let _ = dd.wait();
+            return (started.elapsed(), false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The master dies while one mount writes, and that mount dies with it: the
+/// chunk it had locked is writable by another mount right after the master
+/// restarts, not after the lock's 120 s lease.
+#[test]
+fn a_chunk_locked_by_a_writer_lost_with_the_master_is_writable_at_once() {
+    let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
+    let other = Mount::start(
+        &c.netns().path(),
+        &c.addr().to_string(),
+        c.ports().client,
+        &c.dir().join("mnt2"),
+        &[],
+        &c.dir().join("mount2.log"),
+    );
+    let source = c.dir().join("source");
+    elkfs_harness::data::write_pattern_file(&source, 300 << 20, 6);
+    let target = c.path("big");
+    let mut dd = std::process::Command::new("dd")
+        .arg(format!("if={}", source.display()))
+        .arg(format!("of={}", target.display()))
+        .args(["bs=1M", "status=none"])
+        .spawn()
+        .expect("start dd");
+    std::thread::sleep(Duration::from_millis(800));
+    c.master().kill();
+    c.mount_daemon().expect("mounted").kill();
+    let _ = dd.kill();
+    let _ = dd.wait();
+    c.restart_master();
+    let via_other = other.path().join("big");
+    let len = std::fs::metadata(&via_other).expect("the file exists").len();
+    assert!(len > 0, "nothing was written before the kill");
+    // Rewrite the last 64 KiB the lost writer had reached: its chunk was
+    // locked when the master died.
+    let seek_kib = (len.saturating_sub(1) >> 16) * 64;
+    let args = [
+        format!("if={}", source.display()),
+        format!("of={}", via_other.display()),
+        "bs=64K".into(),
+        "count=1".into(),
+        format!("seek={}", seek_kib / 64),
+        format!("skip={}", seek_kib / 64),
+        "conv=notrunc,fsync".into(),
+        "status=none".into(),
+    ];
+    let (took, ok) = run_dd(&args, Duration::from_secs(150));
+    eprintln!("[test] rewriting the locked chunk took {:.1}s", took.as_secs_f64());
+    assert!(ok, "the rewrite failed");
+    assert!(took < Duration::from_secs(30), "the rewrite waited {took:?} for the old lock");
+    drop(other);
+}
