@@ -58,6 +58,9 @@ impl Changelog {
     pub fn open(dir: &Path, last: u64, fsync: bool, back_logs: u32) -> Result<Arc<Changelog>> {
         let path = file_path(dir, 0);
         let file = open_append(&path)?;
+        // The file's name must outlive a power cut as surely as what is
+        // fsynced into it.
+        sync_dir(dir)?;
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(last);
         let (feed, _) = broadcast::channel(65_536);
