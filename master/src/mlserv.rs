@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::changelog;
 use crate::error::{Error, Result};
-use crate::net::{read_frame, FrameLimit};
+use crate::net::{accept_loop, read_frame, FrameLimit};
 use crate::shared::Shared;
 use crate::store;
 
@@ -26,22 +26,7 @@ use crate::store;
 const MAX_PIECE: u32 = elkfs_proto::metalogger::DOWNLOAD_CHUNK_MAX;
 
 pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(stream, shared).await {
-                        tracing::info!(%peer, "metalogger connection closed: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!("accept metalogger: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept_loop(listener, "metalogger", move |stream| serve(stream, shared.clone())).await
 }
 
 async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {

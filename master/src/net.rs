@@ -1,8 +1,12 @@
 //! Reading framed messages off a socket, with the payload limit checked
 //! before anything is allocated for it.
 
+use std::future::Future;
+use std::time::Duration;
+
 use elkfs_proto::{Header, HEADER_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
 
@@ -34,4 +38,31 @@ pub async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, limit: FrameLimit) -> 
     let mut payload = vec![0u8; header.len as usize];
     rd.read_exact(&mut payload).await.map_err(|e| Error::io("read", e))?;
     Ok((header.kind, payload))
+}
+
+/// Accepts connections forever, each served by its own task. `what` names
+/// the peers in logs. An accept error (too many open files, say) is logged
+/// and retried after a pause rather than ending the listener.
+pub async fn accept_loop<F, Fut>(listener: TcpListener, what: &'static str, mut serve: F)
+where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let served = serve(stream);
+                tokio::spawn(async move {
+                    if let Err(e) = served.await {
+                        tracing::debug!(%peer, "{what} connection closed: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept {what}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }

@@ -124,18 +124,14 @@ impl Running {
 }
 
 async fn accept_chunkservers(listener: TcpListener, cluster: Arc<Cluster>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(cluster.clone().serve(stream));
-            }
-            Err(e) => {
-                tracing::warn!("accept chunkserver: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    crate::net::accept_loop(listener, "chunkserver", move |stream| {
+        let cluster = cluster.clone();
+        async move {
+            cluster.serve(stream).await;
+            Ok(())
         }
-    }
+    })
+    .await
 }
 
 /// Periodic work: snapshots every `METADATA_SAVE_FREQ`, trash purging.

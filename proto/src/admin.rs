@@ -14,24 +14,12 @@ use crate::error::{Error, Result};
 use crate::frame::Encode;
 use crate::wire::{Put, Reader};
 
-pub const CSERV_LIST: u32 = 500;
-pub const CSERV_LIST_REPLY: u32 = 501;
-pub const SESSION_LIST: u32 = 508;
-pub const SESSION_LIST_REPLY: u32 = 509;
-pub const INFO: u32 = 510;
-pub const INFO_REPLY: u32 = 511;
-pub const FSTEST_INFO: u32 = 512;
-pub const FSTEST_INFO_REPLY: u32 = 513;
-pub const CHUNKSTEST_INFO: u32 = 514;
-pub const CHUNKSTEST_INFO_REPLY: u32 = 515;
-pub const CHUNKS_MATRIX: u32 = 516;
-pub const CHUNKS_MATRIX_REPLY: u32 = 517;
-pub const MLOG_LIST: u32 = 522;
-pub const MLOG_LIST_REPLY: u32 = 523;
-pub const MEMORY_INFO: u32 = 528;
-pub const MEMORY_INFO_REPLY: u32 = 529;
-pub const MISSING_CHUNKS: u32 = 544;
-pub const MISSING_CHUNKS_REPLY: u32 = 545;
+// The message ids are those of the one list in `client::ids`.
+pub use crate::client::ids::{
+    CHUNKSTEST_INFO, CHUNKSTEST_INFO_REPLY, CHUNKS_MATRIX, CHUNKS_MATRIX_REPLY, CSERV_LIST, CSERV_LIST_REPLY,
+    FSTEST_INFO, FSTEST_INFO_REPLY, INFO, INFO_REPLY, MEMORY_INFO, MEMORY_INFO_REPLY, MISSING_CHUNKS,
+    MISSING_CHUNKS_REPLY, MLOG_LIST, MLOG_LIST_REPLY, SESSION_LIST, SESSION_LIST_REPLY,
+};
 
 /// The session-list layout `mfscli` asks a ≥ 3.0.112 master for: with the
 /// umask and the `disables` mask.

@@ -25,29 +25,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::net::{read_frame, FrameLimit};
+use crate::net::{accept_loop, read_frame, FrameLimit};
 use crate::shared::Shared;
 
 /// A client silent this long is gone (mfsmount sends a NOP every 2 s).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(stream, shared).await {
-                        tracing::debug!(%peer, "client connection closed: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!("accept client: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept_loop(listener, "client", move |stream| serve(stream, shared.clone())).await
 }
 
 /// An answer (a whole packet) and the metadata version it must wait for.
@@ -101,7 +86,6 @@ pub(crate) fn fail(kind: u32, msgid: u32, status: Status) -> MaToCl {
 
 async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));

@@ -7,7 +7,7 @@ use elkfs_proto::Status;
 
 use super::{fail, Conn, SessionView};
 use crate::cluster::{CopyInfo, CopyState};
-use crate::meta::{Ctx, Meta, NodeType, SetMode};
+use crate::meta::{Counts, Ctx, Meta, NodeType, SetMode};
 use crate::shared::unix_now;
 
 /// `SMODE_*` bit: apply to the whole tree.
@@ -39,19 +39,6 @@ fn check_status(copy: &CopyInfo) -> u8 {
 
 pub(super) fn ctx(cred: &Cred) -> Ctx {
     Ctx { uid: cred.uid, gids: cred.gids.clone(), now: unix_now() }
-}
-
-fn node_type(wire: u8) -> Option<NodeType> {
-    Some(match wire {
-        1 => NodeType::File,
-        2 => NodeType::Dir,
-        3 => NodeType::Symlink,
-        4 => NodeType::Fifo,
-        5 => NodeType::BlockDev,
-        6 => NodeType::CharDev,
-        7 => NodeType::Socket,
-        _ => return None,
-    })
 }
 
 pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClToMa) {
@@ -112,7 +99,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             conn.send(after, entry_reply(SYMLINK, msgid, r));
         }
         ClToMa::Mknod { msgid, parent, name, node_type: t, mode, umask, cred, rdev } => {
-            let Some(t) = node_type(t) else {
+            let Some(t) = NodeType::from_wire(t) else {
                 conn.send(0, fail(kind, msgid, Status::EINVAL));
                 return;
             };
@@ -227,10 +214,8 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                 after,
                 match r {
                     Ok(counts) => {
-                        let counts =
-                            if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
-                        let files = counts.iter().filter(|c| c.1 > 0).map(|&(g, f, _)| (Sclass::Goal(g), f)).collect();
-                        let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(g, _, d)| (Sclass::Goal(g), d)).collect();
+                        let goals = counts.into_iter().map(|(g, f, d)| (Sclass::Goal(g), f, d)).collect();
+                        let (files, dirs) = split_counts(goals, gmode);
                         MaToCl::Sclass { msgid, files, dirs }
                     }
                     Err(s) => fail(GETSCLASS, msgid, s),
@@ -245,19 +230,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             let c = Ctx { uid, gids: vec![], now: unix_now() };
             let recursive = smode & SMODE_RMASK != 0;
             let (r, after) = shared.change(|m| m.set_goal(&c, inode, goal, recursive, set_mode(smode)));
-            conn.send(
-                after,
-                match r {
-                    Ok(n) => MaToCl::Changed {
-                        kind: SETSCLASS + 1,
-                        msgid,
-                        changed: n.changed,
-                        not_changed: n.not_changed,
-                        not_permitted: n.not_permitted,
-                    },
-                    Err(s) => fail(kind, msgid, s),
-                },
-            );
+            conn.send(after, changed_reply(SETSCLASS, msgid, r));
         }
         ClToMa::GetTrashTime { msgid, inode, gmode } => {
             let (r, after) = shared.read(|m| m.trashtime_counts(inode));
@@ -265,10 +238,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                 after,
                 match r {
                     Ok(counts) => {
-                        let counts =
-                            if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
-                        let files = counts.iter().filter(|c| c.1 > 0).map(|&(t, f, _)| (t, f)).collect();
-                        let dirs = counts.iter().filter(|c| c.2 > 0).map(|&(t, _, d)| (t, d)).collect();
+                        let (files, dirs) = split_counts(counts, gmode);
                         MaToCl::TrashTime { msgid, files, dirs }
                     }
                     Err(s) => fail(GETTRASHTIME, msgid, s),
@@ -279,19 +249,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             let c = Ctx { uid, gids: vec![], now: unix_now() };
             let recursive = smode & SMODE_RMASK != 0;
             let (r, after) = shared.change(|m| m.set_trashtime(&c, inode, trashtime, recursive, set_mode(smode)));
-            conn.send(
-                after,
-                match r {
-                    Ok(n) => MaToCl::Changed {
-                        kind: SETTRASHTIME + 1,
-                        msgid,
-                        changed: n.changed,
-                        not_changed: n.not_changed,
-                        not_permitted: n.not_permitted,
-                    },
-                    Err(s) => fail(kind, msgid, s),
-                },
-            );
+            conn.send(after, changed_reply(SETTRASHTIME, msgid, r));
         }
         ClToMa::Check { msgid, inode, index } => check(conn, msgid, inode, index),
         other => {
@@ -349,6 +307,28 @@ fn attr_reply(kind: u32, msgid: u32, r: Result<crate::meta::Attr, Status>) -> Ma
 fn entry_reply(kind: u32, msgid: u32, r: Result<(u32, crate::meta::Attr), Status>) -> MaToCl {
     match r {
         Ok((inode, attr)) => MaToCl::Entry { kind: kind + 1, msgid, inode, attr: attr.to_wire() },
+        Err(s) => fail(kind, msgid, s),
+    }
+}
+
+/// `(value, files, dirs)` counts as the goal and trash-time replies carry
+/// them: files and directories apart, the whole tree only when asked.
+fn split_counts<T: Clone>(counts: Vec<(T, u32, u32)>, gmode: u8) -> (Vec<(T, u32)>, Vec<(T, u32)>) {
+    let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+    let files = counts.iter().filter(|c| c.1 > 0).map(|(v, f, _)| (v.clone(), *f)).collect();
+    let dirs = counts.iter().filter(|c| c.2 > 0).map(|(v, _, d)| (v.clone(), *d)).collect();
+    (files, dirs)
+}
+
+fn changed_reply(kind: u32, msgid: u32, r: Result<Counts, Status>) -> MaToCl {
+    match r {
+        Ok(n) => MaToCl::Changed {
+            kind: kind + 1,
+            msgid,
+            changed: n.changed,
+            not_changed: n.not_changed,
+            not_permitted: n.not_permitted,
+        },
         Err(s) => fail(kind, msgid, s),
     }
 }
