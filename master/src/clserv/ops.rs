@@ -311,9 +311,12 @@ fn entry_reply(kind: u32, msgid: u32, r: Result<(u32, crate::meta::Attr), Status
     }
 }
 
+/// `(value, how many)` pairs of a goal or trash-time reply.
+type Counted<T> = Vec<(T, u32)>;
+
 /// `(value, files, dirs)` counts as the goal and trash-time replies carry
 /// them: files and directories apart, the whole tree only when asked.
-fn split_counts<T: Clone>(counts: Vec<(T, u32, u32)>, gmode: u8) -> (Vec<(T, u32)>, Vec<(T, u32)>) {
+fn split_counts<T: Clone>(counts: Vec<(T, u32, u32)>, gmode: u8) -> (Counted<T>, Counted<T>) {
     let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
     let files = counts.iter().filter(|c| c.1 > 0).map(|(v, f, _)| (v.clone(), *f)).collect();
     let dirs = counts.iter().filter(|c| c.2 > 0).map(|(v, _, d)| (v.clone(), *d)).collect();
