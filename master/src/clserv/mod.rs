@@ -12,6 +12,7 @@
 mod chunks;
 mod ops;
 mod register;
+mod subtree;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,21 +50,23 @@ pub(crate) struct Conn {
     tx: mpsc::UnboundedSender<Out>,
 }
 
-/// Only the root of the file system can be mounted so far, so a session
-/// needs no inode translation.
+/// The session a connection belongs to and the folder it is rooted at
+/// (inode 1 for the whole file system; see `subtree`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SessionView {
     pub id: u32,
+    pub root: crate::meta::Inode,
 }
 
 impl Conn {
     /// Queues `msg` to be sent once `after` is durable.
     pub fn send(&self, after: u64, msg: MaToCl) {
-        let _ = self.tx.send(Out { after, bytes: msg.to_packet() });
+        let root = self.session.map_or(crate::meta::ROOT, |s| s.root);
+        let _ = self.tx.send(Out { after, bytes: subtree::outward(msg, root).to_packet() });
     }
 
     pub fn sender(&self) -> Replier {
-        Replier { tx: self.tx.clone() }
+        Replier { tx: self.tx.clone(), root: self.session.map_or(crate::meta::ROOT, |s| s.root) }
     }
 }
 
@@ -71,11 +74,12 @@ impl Conn {
 #[derive(Clone)]
 pub(crate) struct Replier {
     tx: mpsc::UnboundedSender<Out>,
+    root: crate::meta::Inode,
 }
 
 impl Replier {
     pub fn send(&self, after: u64, msg: MaToCl) {
-        let _ = self.tx.send(Out { after, bytes: msg.to_packet() });
+        let _ = self.tx.send(Out { after, bytes: subtree::outward(msg, self.root).to_packet() });
     }
 }
 
@@ -159,6 +163,10 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
             // The client's list of open files: what it no longer lists is
             // released (and a deleted file kept open may go).
             if let Some(session) = conn.session {
+                let inodes = inodes
+                    .into_iter()
+                    .map(|i| if i == crate::meta::ROOT { session.root } else { i })
+                    .collect::<Vec<_>>();
                 let _ = conn.shared.change(|m| m.sync_open(session.id, &inodes, crate::shared::unix_now()));
             }
             Ok(())
@@ -182,6 +190,7 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
             let Some(session) = conn.session else {
                 return Err(Error::peer(&conn.peer, format!("message {kind} before registration")));
             };
+            let request = subtree::inward(request, session.root);
             match request {
                 ClToMa::ReadChunk { .. } | ClToMa::WriteChunk { .. } | ClToMa::WriteChunkEnd { .. } => {
                     chunks::handle(conn, session, kind, request)

@@ -143,7 +143,11 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
         ClToMa::ReadDir { msgid, inode, cred, flags, edge, .. } => {
             let (r, after) = shared.read(|m| m.readdir(&ctx(&cred), inode));
             let msg = match r {
-                Ok(list) => {
+                Ok(mut list) => {
+                    if inode == session.root {
+                        // The session's root is its own parent, as a mount's root.
+                        list.iter_mut().filter(|e| e.name == b"..").for_each(|e| e.inode = inode);
+                    }
                     let entries = if flags & READDIR_ATTRS != 0 {
                         DirEntries::Attrs(list.into_iter().map(|e| (e.name, e.inode, e.attr.to_wire())).collect())
                     } else {

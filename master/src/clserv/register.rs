@@ -1,9 +1,9 @@
 //! `FUSE_REGISTER`: sessions of mounts and tools.
 //!
 //! Sessions are metadata (a changelog record each), so a mount whose master
-//! restarted reconnects to the same session instead of losing it. Exports
-//! (`mfsexports.cfg`) are not enforced yet: every client may mount `/`
-//! read-write; only the root of the file system can be mounted.
+//! restarted reconnects to the same session instead of losing it. A session
+//! may be rooted at any folder (`subtree`). Exports (`mfsexports.cfg`) are
+//! not enforced yet: every client may mount any folder read-write.
 
 use elkfs_proto::client::{ClToMa, MaToCl, Session};
 use elkfs_proto::Status;
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::shared::unix_now;
 
 /// Counts this connection under `session` for monitoring.
-fn attach(conn: &mut Conn, id: u32, version: u32) {
+fn attach(conn: &mut Conn, id: u32, root: u32, version: u32) {
     if conn.session.is_some_and(|s| s.id == id) {
         return;
     }
@@ -22,7 +22,7 @@ fn attach(conn: &mut Conn, id: u32, version: u32) {
     let entry = lists.sessions.entry(id).or_insert((ip, 0, version));
     *entry = (ip, entry.1 + 1, version);
     drop(lists);
-    conn.session = Some(SessionView { id });
+    conn.session = Some(SessionView { id, root });
 }
 
 pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
@@ -32,25 +32,17 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
         }
         ClToMa::NewSession { version, info, path, resume, .. } => {
             let path = path.strip_suffix(b"\0").unwrap_or(&path).to_vec();
-            if path != b"/" {
-                conn.send(0, MaToCl::RegisterStatus(Status::ENOENT));
-                return Ok(());
-            }
             let known = resume.and_then(|r| {
                 let meta = conn.shared.lock();
-                meta.session(r.sessionid).is_some().then_some(r.sessionid)
+                meta.session(r.sessionid).filter(|s| s.root_path == path).map(|s| (r.sessionid, s.root))
             });
-            let (id, after) = match known {
-                Some(id) => (Ok(id), conn.shared.lock().version()),
-                None => {
-                    let (made, after) =
-                        conn.shared.change(|meta| meta.new_session(&info, &path, unix_now()).map(|(id, _)| id));
-                    (made, after)
-                }
+            let (made, after) = match known {
+                Some(found) => (Ok(found), conn.shared.lock().version()),
+                None => conn.shared.change(|meta| meta.new_session(&info, &path, unix_now())),
             };
-            match id {
-                Ok(id) => {
-                    attach(conn, id, version);
+            match made {
+                Ok((id, root)) => {
+                    attach(conn, id, root, version);
                     let metaid = conn.shared.lock().metaid();
                     conn.send(after, MaToCl::Session(session_reply(id, metaid)));
                 }
@@ -59,11 +51,11 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
         }
         ClToMa::Reconnect { sessionid, metaid, version } => {
             let meta = conn.shared.lock();
-            let ok = meta.session(sessionid).is_some() && metaid.is_none_or(|m| m == meta.metaid());
+            let root = meta.session(sessionid).map(|s| s.root).filter(|_| metaid.is_none_or(|m| m == meta.metaid()));
             let after = meta.version();
             drop(meta);
-            let status = if ok {
-                attach(conn, sessionid, version);
+            let status = if let Some(root) = root {
+                attach(conn, sessionid, root, version);
                 Status::OK
             } else {
                 Status::BADSESSIONID
@@ -71,7 +63,8 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             conn.send(after, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
         }
         ClToMa::Tools { sessionid, .. } => {
-            conn.session = Some(SessionView { id: sessionid });
+            let root = conn.shared.lock().session(sessionid).map_or(crate::meta::ROOT, |s| s.root);
+            conn.session = Some(SessionView { id: sessionid, root });
             conn.send(0, MaToCl::RegisterStatus(Status::OK));
         }
         ClToMa::NewMetaSession { .. } => {
