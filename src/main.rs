@@ -62,6 +62,10 @@ enum Bench {
     /// elkfs chunkservers: the same fio jobs, plus the data protocol spoken
     /// straight to one chunkserver (root; MooseFS 3.0 and fio installed).
     Cluster(elkfs_bench::ClusterArgs),
+    /// Real mfsmaster vs elkfs master (changelog fsync off and on):
+    /// creates, stats, renames, unlinks per second over the client
+    /// protocol and through mfsmount, and RSS per file (root; MooseFS 3.0).
+    Meta(elkfs_bench::MetaArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,5 +83,6 @@ fn main() -> anyhow::Result<()> {
         Command::Admin { host, port, json } => Ok(elkfs_master::admin_cli::run(&host, port, json)?),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
+        Command::Bench(Bench::Meta(args)) => elkfs_bench::run_meta_bench(&args).map(|_| ()),
     }
 }

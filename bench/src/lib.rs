@@ -16,12 +16,18 @@
 //! with three elkfs chunkservers, plus the bench's own client speaking the
 //! data protocol straight to one chunkserver of each kind, beside the
 //! engine's own figures.
+//!
+//! `elkfs bench meta` ([`meta`]) measures the master alone: creates,
+//! stats, renames and unlinks per second over the client protocol and
+//! through mfsmount, and resident bytes per file, for the real
+//! `mfsmaster` and `elkfs master` with and without changelog fsync.
 
 pub mod cluster;
 pub mod engine_run;
 pub mod fio;
 pub mod hugepages;
 pub mod interrupt;
+pub mod meta;
 pub mod plan;
 pub mod report;
 pub mod rounds;
@@ -34,6 +40,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 pub use cluster::{run_cluster_bench, ClusterArgs, ClusterReport};
+pub use meta::{run_meta_bench, MetaArgs, MetaReport};
 pub use plan::{EngineArgs, FioMemory, Plan};
 pub use report::Report;
 
