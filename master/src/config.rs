@@ -5,9 +5,10 @@
 //!
 //! One key is elkfs's own: `CHANGELOG_FSYNC` (default 1) makes every
 //! metadata change durable before the client hears of it. 0 gives
-//! MooseFS's behaviour (the changelog reaches the disk when the kernel
-//! writes it back), for those who prefer speed to the last seconds of
-//! changes.
+//! MooseFS's behaviour: answers go out at once and the changelog reaches
+//! the disk when the kernel writes it back, for those who prefer speed to
+//! the last seconds of changes (lost on a crash of the machine, or of the
+//! master before its writer thread got to them).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

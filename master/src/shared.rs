@@ -70,13 +70,6 @@ impl Shared {
         (out, version)
     }
 
-    /// [`change`](Self::change), then waits until it is durable.
-    pub async fn commit<T>(&self, f: impl FnOnce(&mut Meta) -> T) -> T {
-        let (out, version) = self.change(f);
-        self.log.durable(version).await;
-        out
-    }
-
     /// Runs `f` on the namespace without changing it. The version returned
     /// is what the answer may depend on: a reader must not be told about a
     /// change that could still be lost.
