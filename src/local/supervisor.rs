@@ -124,9 +124,12 @@ impl Cluster {
         self.stopped = true;
         let mut lines = Vec::new();
         if !self.mount.is_empty() {
-            match mount::unmount(&self.layout.mountpoint) {
-                Ok(None) => lines.push(format!("unmounted {}", self.layout.mountpoint.display())),
-                Ok(Some(note)) => lines.push(format!("{}: {note}", self.layout.mountpoint.display())),
+            let mnt = &self.layout.mountpoint;
+            let was_mounted = mount::is_mounted(mnt);
+            match mount::unmount(mnt) {
+                Ok(None) if was_mounted => lines.push(format!("unmounted {}", mnt.display())),
+                Ok(None) => lines.push(format!("{} was no longer mounted", mnt.display())),
+                Ok(Some(note)) => lines.push(format!("{}: {note}", mnt.display())),
                 Err(e) => lines.push(format!("WARNING: {e}")),
             }
             // The client ends by itself once unmounted.
