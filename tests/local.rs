@@ -2,9 +2,11 @@
 //! in a temp folder and mounts it; files written through the mount read
 //! back byte-identical; SIGINT stops it with status 0, leaving no mount and
 //! no process behind; a second start on the same folder brings the files
-//! back. Needs root (FUSE) and the MooseFS 3.0 client (mfsmount).
+//! back. A daemon that dies is named, with its log, and the command fails
+//! without leaving anything behind. Needs root (FUSE) and the MooseFS 3.0
+//! client (mfsmount).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -35,12 +37,18 @@ struct Local {
 
 impl Local {
     fn start(dir: &Path) -> Local {
+        Local::start_with(dir, &[], Stdio::inherit())
+    }
+
+    fn start_with(dir: &Path, args: &[&str], stderr: Stdio) -> Local {
         let mut child = Command::new(env!("CARGO_BIN_EXE_elkfs"))
             .arg("local")
             .arg("--dir")
             .arg(dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start elkfs local");
         let out = child.stdout.take().expect("piped stdout");
@@ -189,4 +197,41 @@ fn local_cluster_starts_serves_stops_and_restarts() {
     let again = Local::start(&dir);
     check_files(&again.mnt());
     stop_cleanly(again);
+}
+
+#[test]
+fn a_dying_chunkserver_is_named_and_everything_stops() {
+    require_root();
+    let base = std::env::var_os("ELKFS_TEST_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let tmp = tempfile::Builder::new().prefix("elkfs-local-").tempdir_in(&base).expect("temp dir");
+    let dir = tmp.path().join("cluster");
+    // Away from the defaults the other test in this file uses at the same time.
+    let args = ["--no-mount", "--chunkservers", "2", "--port-base", "29419"];
+    let mut run = Local::start_with(&dir, &args, Stdio::piped());
+    let mut stderr = run.child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let victim = processes_using(&dir)
+        .into_iter()
+        .find(|p| p.contains("chunkserver-2/mfschunkserver.cfg"))
+        .expect("chunkserver-2 runs");
+    let pid: libc::pid_t = victim.split(':').next().and_then(|p| p.parse().ok()).expect("pid");
+    // SAFETY: plain system call; the pid was just read from /proc.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + STOP_LIMIT;
+    let status = loop {
+        if let Some(status) = run.child.try_wait().expect("wait for elkfs local") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "elkfs local still running {STOP_LIMIT:?} after a daemon died");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = reader.join().expect("stderr reader");
+    assert!(!status.success(), "elkfs local exited 0 after a daemon died; stderr:\n{err}");
+    assert!(err.contains("chunkserver-2") && err.contains("killed by signal 9"), "stderr:\n{err}");
+    assert!(err.contains("logs/chunkserver-2.log:"), "its log is named; stderr:\n{err}");
+    assert_eq!(processes_using(&dir), Vec::<String>::new(), "processes left behind");
 }

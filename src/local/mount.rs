@@ -105,8 +105,8 @@ pub fn choose(exe: &Path) -> Result<Client, String> {
     // SAFETY: access reads a valid NUL-terminated path.
     if unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } != 0 {
         return Err(format!(
-            "/dev/fuse is not readable and writable by you: run as root, or make it so \
-             (the fuse3 package sets mode 0666: {INSTALL_HINT})"
+            "/dev/fuse is not readable and writable by you: run as root, or give it mode 0666 \
+             (as the fuse3 package does: {INSTALL_HINT})"
         ));
     }
     if !is_root() && fusermount().is_none() {
