@@ -14,7 +14,9 @@
 //! second start on the same folder brings the file system back as it was.
 
 use std::fmt::Write as _;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::ports::Ports;
@@ -22,6 +24,9 @@ use super::ports::Ports;
 /// Space each chunkserver leaves free on its disk: MooseFS's 4 GiB default
 /// would mark a laptop's nearly full disk as unusable.
 const LEAVE_SPACE: &str = "256MiB";
+
+/// Held (flock) by the running `elkfs local`; holds its pid.
+const LOCK_FILE: &str = ".elkfs-local.lock";
 
 /// Files of one chunkserver.
 #[derive(Clone, Debug)]
@@ -76,6 +81,36 @@ impl Layout {
             logs,
             mountpoint: mountpoint.map_or_else(|| dir.join("mnt"), Path::to_path_buf),
         }
+    }
+
+    /// Takes the folder for this process: a second `elkfs local` on the
+    /// same folder would rewrite the configuration files under a running
+    /// cluster. The lock lasts as long as the returned file is open, and
+    /// the kernel drops it when the process dies however it dies.
+    pub fn lock(&self) -> io::Result<File> {
+        let path = self.dir.join(LOCK_FILE);
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            let who = holder.trim();
+            let who = if who.is_empty() { String::new() } else { format!(" (pid {who})") };
+            return Err(io::Error::new(
+                e.kind(),
+                format!("another elkfs local{who} runs on {} ({e})", self.dir.display()),
+            ));
+        }
+        f.set_len(0)?;
+        writeln!(f, "{}", std::process::id())?;
+        Ok(f)
     }
 
     /// Creates the folders (keeping what they hold) and writes every
@@ -202,6 +237,17 @@ mod tests {
         assert!(kept.is_dir());
         assert_eq!(std::fs::read(layout.master_data.join("metadata.mfs")).expect("read"), b"x");
         assert_eq!(layout.mountpoint, Path::new("/somewhere/else"));
+    }
+
+    #[test]
+    fn a_second_lock_on_the_folder_fails_until_the_first_is_gone() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(tmp.path(), 1, None);
+        let first = layout.lock().expect("first lock");
+        let err = layout.lock().expect_err("second lock");
+        assert!(err.to_string().contains(&format!("(pid {})", std::process::id())), "{err}");
+        drop(first);
+        layout.lock().expect("lock after the first is gone");
     }
 
     fn ports_one() -> Ports {

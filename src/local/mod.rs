@@ -84,25 +84,26 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
     let dir = args.dir.canonicalize().with_context(|| format!("resolve {}", args.dir.display()))?;
     let mountpoint = args.mount.as_deref().map(std::path::absolute).transpose().context("resolve --mount")?;
     let layout = Layout::new(&dir, usize::from(args.chunkservers), mountpoint.as_deref());
+    let _lock = layout.lock()?;
     let (ports, fallback) = ports::choose(args.port_base, layout.chunkservers.len()).context("choose ports")?;
     if let Some(why) = fallback {
-        println!("elkfs local: {why}; using free ports instead");
+        say(format_args!("{why}; using free ports instead"));
     }
     layout.write(&ports)?;
     let mut cluster = Cluster::new(layout);
     match start_and_supervise(&mut cluster, &exe, &ports, client.as_ref()) {
         Ok(signal) => {
-            println!("elkfs local: {signal} received, stopping");
+            say(format_args!("{signal} received, stopping"));
             for line in cluster.stop() {
-                println!("elkfs local: {line}");
+                say(format_args!("{line}"));
             }
-            println!("elkfs local: stopped; the data stays in {}", dir.display());
+            say(format_args!("stopped; the data stays in {}", dir.display()));
             Ok(())
         }
         Err(e) if e.is::<Interrupted>() => {
-            println!("elkfs local: {e} while starting, stopping");
+            say(format_args!("{e} while starting, stopping"));
             for line in cluster.stop() {
-                println!("elkfs local: {line}");
+                say(format_args!("{line}"));
             }
             Ok(())
         }
@@ -153,6 +154,12 @@ fn start_and_supervise(
     out.flush()?;
     drop(out);
     cluster.supervise()
+}
+
+/// One line of progress on stdout. A closed stdout (the terminal went
+/// away) must not stop the orderly shutdown, so write errors are ignored.
+fn say(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout(), "elkfs local: {text}");
 }
 
 /// `elkfs SUBCOMMAND -c CFG` as a child logging to `log`.

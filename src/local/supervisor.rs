@@ -4,6 +4,7 @@
 //! those that depend on it).
 
 use std::fmt;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -149,7 +150,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for line in self.stop() {
-            eprintln!("elkfs local: {line}");
+            // Ignored on a closed stderr: the stop above is what matters.
+            let _ = writeln!(std::io::stderr(), "elkfs local: {line}");
         }
     }
 }
