@@ -235,3 +235,30 @@ fn a_dying_chunkserver_is_named_and_everything_stops() {
     assert!(err.contains("logs/chunkserver-2.log:"), "its log is named; stderr:\n{err}");
     assert_eq!(processes_using(&dir), Vec::<String>::new(), "processes left behind");
 }
+
+#[test]
+fn a_sigkilled_supervisor_leaves_nothing() {
+    require_root();
+    require_tools(&["mfsmount", "fusermount3", "umount"]);
+    let base = std::env::var_os("ELKFS_TEST_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let tmp = tempfile::Builder::new().prefix("elkfs-local-").tempdir_in(&base).expect("temp dir");
+    let dir = tmp.path().join("cluster");
+    let args = ["--chunkservers", "1", "--port-base", "39419"];
+    let mut run = Local::start_with(&dir, &args, Stdio::inherit());
+    std::fs::write(run.mnt().join("f"), b"x").expect("write through the mount");
+    assert_eq!(mounts_under(&dir).len(), 1, "mounted");
+    assert!(processes_using(&dir).len() >= 4, "master, metalogger, chunkserver, mount run");
+    run.child.kill().expect("SIGKILL elkfs local");
+    run.child.wait().expect("reap elkfs local");
+    // The children get SIGTERM from the kernel and stop by themselves.
+    let deadline = Instant::now() + STOP_LIMIT;
+    while !(processes_using(&dir).is_empty() && mounts_under(&dir).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "left behind {STOP_LIMIT:?} after SIGKILL: {:?} {:?}",
+            processes_using(&dir),
+            mounts_under(&dir)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
