@@ -23,7 +23,7 @@ use super::ports::Ports;
 
 /// Space each chunkserver leaves free on its disk: MooseFS's 4 GiB default
 /// would mark a laptop's nearly full disk as unusable.
-const LEAVE_SPACE: &str = "256MiB";
+pub const LEAVE_SPACE: &str = "256MiB";
 
 /// Held (flock) by the running `elkfs local`; holds its pid.
 const LOCK_FILE: &str = ".elkfs-local.lock";

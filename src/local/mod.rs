@@ -136,7 +136,10 @@ fn start_and_supervise(
         match (up, r.metaloggers.len(), r.master.avail_space_bytes) {
             (up, _, _) if up < n => Err(format!("{up} of {n} chunkservers registered")),
             (_, 0, _) => Err("the metalogger has not connected".into()),
-            (_, _, 0) => Err("the chunkservers report no free space (each keeps 256MiB free on its disk)".into()),
+            (_, _, 0) => Err(format!(
+                "the chunkservers report no free space (each keeps {} free on its disk)",
+                layout::LEAVE_SPACE
+            )),
             _ => Ok(()),
         }
     })?;
