@@ -5,8 +5,8 @@
 //! as this binary has it (probed at run time with `elkfs mount --help`);
 //! until then the real `mfsmount`, which accepts a master on loopback. The
 //! client always runs in the foreground as a child of `elkfs local`, with
-//! `auto_unmount` where the client is mfsmount, so the kernel mount goes
-//! away even when the client is killed.
+//! `auto_unmount` (both clients take it), so the kernel mount goes away
+//! even when the client is killed.
 //!
 //! Everything that can be missing on a fresh machine (`/dev/fuse`, the
 //! client, `fusermount3` for a user who is not root) is checked before the
@@ -47,8 +47,11 @@ impl Client {
     fn command(&self, mountpoint: &Path, port: u16) -> (PathBuf, Vec<OsString>) {
         let opts = |extra: &str| OsString::from(format!("mfsmaster=127.0.0.1,mfsport={port}{extra}"));
         match self {
-            // elkfs mount takes mfsmount's options and stays in the foreground.
-            Client::Elkfs(exe) => (exe.clone(), vec!["mount".into(), mountpoint.into(), "-o".into(), opts("")]),
+            // elkfs mount takes mfsmount's options (FUSE's auto_unmount
+            // included) and always stays in the foreground.
+            Client::Elkfs(exe) => {
+                (exe.clone(), vec!["mount".into(), mountpoint.into(), "-o".into(), opts(",auto_unmount")])
+            }
             Client::Mfsmount(p) => {
                 (p.clone(), vec!["-f".into(), "-o".into(), opts(",auto_unmount"), mountpoint.into()])
             }
@@ -246,7 +249,8 @@ mod tests {
         let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(args, ["-f", "-o", "mfsmaster=127.0.0.1,mfsport=9421,auto_unmount", "/m"]);
         let (_, args) = Client::Elkfs("/bin/elkfs".into()).command(Path::new("/m"), 1);
-        assert_eq!(args[0], "mount");
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["mount", "/m", "-o", "mfsmaster=127.0.0.1,mfsport=1,auto_unmount"]);
     }
 
     #[test]
