@@ -1,5 +1,7 @@
 //! The `elkfs` command: argument dispatch only; the work lives in the crates.
 
+mod local;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -49,6 +51,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A whole cluster on this machine: master, metalogger, chunkservers
+    /// and a mount on loopback, until Ctrl-C.
+    Local(local::LocalArgs),
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -81,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Ok(elkfs_master::metalogger::run(elkfs_master::metalogger::MlConfig::load(&config)?)?)
         }
         Command::Admin { host, port, json } => Ok(elkfs_master::admin_cli::run(&host, port, json)?),
+        Command::Local(args) => local::run(&args),
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
         Command::Bench(Bench::Meta(args)) => elkfs_bench::run_meta_bench(&args).map(|_| ()),
