@@ -103,7 +103,7 @@ fn maproot_creates_roots_files_as_the_mapped_user() {
 
 #[test]
 fn a_password_export_admits_only_the_right_password() {
-    let (c, _dir, _) = cluster("* /secret rw,password=letmein\n");
+    let (c, _dir, _) = cluster("* /secret rw,maproot=0:0,password=letmein\n");
     std::fs::create_dir(c.path("secret")).unwrap();
     let wrong = refused(&c, "wrong", "/secret", &["mfspassword=guess"]);
     assert!(wrong.contains("password"), "{wrong}");
