@@ -114,6 +114,24 @@ fn a_password_export_admits_only_the_right_password() {
     assert_eq!(std::fs::read(c.path("secret/inside")).unwrap(), b"ok");
 }
 
+/// After a master restart the grant is gone with the process; the mount
+/// of a password export cannot be let back in from its address and path
+/// alone, is told to register again (EPERM) and does, with its password.
+#[test]
+fn a_password_mount_comes_back_after_a_master_restart() {
+    let (mut c, _dir, _) = cluster("* /secret rw,maproot=0:0,password=letmein\n");
+    std::fs::create_dir(c.path("secret")).unwrap();
+    let m = mount(&c, "right", "/secret", &["mfspassword=letmein"]);
+    write_file(&m.path().join("before"), b"1");
+    c.restart_master();
+    let after = m.path().join("after");
+    elkfs_harness::wait_until("the password mount writes again", Duration::from_secs(30), || {
+        std::fs::write(&after, b"2").map_err(|e| e.to_string())
+    });
+    assert_eq!(std::fs::read(m.path().join("before")).unwrap(), b"1");
+    assert_eq!(std::fs::read(c.path("secret/after")).unwrap(), b"2");
+}
+
 #[test]
 fn an_export_for_another_address_refuses_the_mount() {
     let other = "10.254.254.254";

@@ -110,7 +110,10 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
                         attach(conn, sessionid, root, version, grant);
                         Status::OK
                     }
-                    None => Status::EPERM,
+                    None => {
+                        tracing::info!(peer = %conn.peer, sessionid, "reconnect: exports changed, register again");
+                        Status::EPERM
+                    }
                 },
             };
             conn.send(after, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
