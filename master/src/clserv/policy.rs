@@ -138,7 +138,15 @@ mod tests {
     }
 
     fn mkdir(uid: u32, gid: u32) -> ClToMa {
-        ClToMa::Mkdir { msgid: 9, parent: 1, name: b"d".to_vec(), mode: 0o755, umask: 0, cred: cred(uid, gid), copysgid: 0 }
+        ClToMa::Mkdir {
+            msgid: 9,
+            parent: 1,
+            name: b"d".to_vec(),
+            mode: 0o755,
+            umask: 0,
+            cred: cred(uid, gid),
+            copysgid: 0,
+        }
     }
 
     fn open(flags: u8) -> ClToMa {

@@ -32,7 +32,7 @@ fn attach(conn: &mut Conn, id: u32, root: u32, version: u32, grant: Grant) {
     let checksum = conn.shared.exports().checksum;
     let mut lists = conn.shared.lists();
     lists.grants.insert(id, (grant, checksum, ip));
-    if !conn.session.is_some_and(|s| s.id == id) {
+    if conn.session.is_none_or(|s| s.id != id) {
         let entry = lists.sessions.entry(id).or_insert((ip, 0, version));
         *entry = (ip, entry.1 + 1, version);
     }

@@ -136,7 +136,10 @@ impl Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Path without leading or trailing slashes; empty for the root.
-    Dir { path: Vec<u8>, alldirs: bool },
+    Dir {
+        path: Vec<u8>,
+        alldirs: bool,
+    },
     Meta,
 }
 

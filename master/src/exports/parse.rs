@@ -145,8 +145,12 @@ fn options(opts: &str, meta: bool, s: &mut Line, warn: &mut dyn FnMut(String)) -
             ("minversion", Some(v)) => s.minversion = version(v).ok_or_else(|| format!("bad minversion {v:?}"))?,
             ("mingoal", Some(v)) => g.mingoal = goal(v)?,
             ("maxgoal", Some(v)) => g.maxgoal = goal(v)?,
-            ("mintrashtime", Some(v)) => g.mintrashtime = duration(v).ok_or_else(|| format!("bad mintrashtime {v:?}"))?,
-            ("maxtrashtime", Some(v)) => g.maxtrashtime = duration(v).ok_or_else(|| format!("bad maxtrashtime {v:?}"))?,
+            ("mintrashtime", Some(v)) => {
+                g.mintrashtime = duration(v).ok_or_else(|| format!("bad mintrashtime {v:?}"))?
+            }
+            ("maxtrashtime", Some(v)) => {
+                g.maxtrashtime = duration(v).ok_or_else(|| format!("bad maxtrashtime {v:?}"))?
+            }
             ("umask", Some(v)) => g.umask = umask(v).ok_or_else(|| format!("bad umask {v:?}"))?,
             _ => {
                 warn(format!("unknown option {opt:?} (ignored)"));
@@ -278,8 +282,8 @@ fn user_group(v: &str) -> Result<(u32, u32), String> {
         if let Some(gid) = gid {
             return Ok((uid, gid));
         }
-        let (_, primary) =
-            lookup("/etc/passwd", "", Some(uid)).ok_or_else(|| format!("no user with uid {uid} to take a group from"))?;
+        let (_, primary) = lookup("/etc/passwd", "", Some(uid))
+            .ok_or_else(|| format!("no user with uid {uid} to take a group from"))?;
         return Ok((uid, primary));
     }
     let (uid, primary) = lookup("/etc/passwd", user, None).ok_or_else(|| format!("no user named {user:?}"))?;

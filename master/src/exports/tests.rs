@@ -12,7 +12,7 @@ fn table(text: &str) -> Exports {
     exports
 }
 
-const V3: u32 = 0x03_00_75;
+const V3: u32 = 0x0003_0075;
 
 fn check(e: &Exports, addr: &str, path: &str) -> Result<Grant, Status> {
     e.check(ip(addr), V3, Some(path.as_bytes()), None)
@@ -132,11 +132,11 @@ fn md5pass_equals_password() {
 #[test]
 fn minversion_refuses_older_clients() {
     let e = table("* / rw,minversion=3.0.100\n");
-    assert_eq!(e.entries[0].minversion, 0x03_00_64);
-    assert!(e.check(ip("1.1.1.1"), 0x03_00_75, Some(b"/"), None).is_ok());
-    assert_eq!(e.check(ip("1.1.1.1"), 0x03_00_63, Some(b"/"), None), Err(Status::EACCES));
-    assert_eq!(table("* / minversion=2\n").entries[0].minversion, 0x02_00_00);
-    assert_eq!(table("* / minversion=2.1\n").entries[0].minversion, 0x02_01_00);
+    assert_eq!(e.entries[0].minversion, 0x0003_0064);
+    assert!(e.check(ip("1.1.1.1"), 0x0003_0075, Some(b"/"), None).is_ok());
+    assert_eq!(e.check(ip("1.1.1.1"), 0x0003_0063, Some(b"/"), None), Err(Status::EACCES));
+    assert_eq!(table("* / minversion=2\n").entries[0].minversion, 0x0002_0000);
+    assert_eq!(table("* / minversion=2.1\n").entries[0].minversion, 0x0002_0100);
 }
 
 #[test]
