@@ -159,3 +159,23 @@ fn without_alldirs_only_the_folder_itself_mounts_until_a_reload_allows_more() {
     write_file(&proj.path().join("after"), b"still writable");
     assert_eq!(std::fs::read(c.path("proj/after")).unwrap(), b"still writable");
 }
+
+/// Goals outside the export's range are refused (mfssetgoal goes through
+/// the mount to the master), and so are the operations it disables.
+#[test]
+fn goal_limits_and_disabled_operations_are_refused() {
+    let (c, _dir, _) = cluster("* /limited rw,maproot=0:0,mingoal=1,maxgoal=2,disable=mkdir\n");
+    std::fs::create_dir(c.path("limited")).unwrap();
+    let m = mount(&c, "limited", "/limited", &[]);
+    let file = m.path().join("f");
+    write_file(&file, b"data");
+    let setgoal = |goal: &str| c.tool("mfssetgoal", &[OsStr::new(goal), file.as_os_str()]);
+    let ok = setgoal("2");
+    assert!(ok.status.success(), "goal 2 is inside 1..=2: {}", String::from_utf8_lossy(&ok.stderr));
+    let out = setgoal("3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && text.contains("Operation not permitted"), "goal 3 accepted: {text}");
+    assert_eq!(errno(std::fs::create_dir(m.path().join("d"))), Some(libc::EPERM));
+    assert!(!c.path("limited/d").exists());
+    std::fs::create_dir(c.path("limited/by-admin")).expect("the admin mount may still mkdir");
+}
