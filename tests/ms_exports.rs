@@ -153,7 +153,11 @@ fn without_alldirs_only_the_folder_itself_mounts_until_a_reload_allows_more() {
     // mounted goes on.
     std::fs::write(&file, format!("{ADMIN}* /proj rw,alldirs,maproot=0:0\n")).unwrap();
     c.master().signal(libc::SIGHUP);
-    std::thread::sleep(Duration::from_secs(1));
+    let log = c.dir().join("master.log");
+    elkfs_harness::wait_until("the master reloads its exports", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+        text.contains("exports reloaded").then_some(()).ok_or_else(|| "not yet".to_string())
+    });
     let sub = mount(&c, "sub", "/proj/sub", &[]);
     assert_eq!(std::fs::read(sub.path().join("f")).unwrap(), b"f");
     write_file(&proj.path().join("after"), b"still writable");

@@ -245,3 +245,23 @@ fn the_open_table_lets_anyone_mount_anything() {
     assert!(!g.readonly());
     assert!(e.check(ip("8.8.8.8"), 0, None, None).is_ok());
 }
+
+#[test]
+fn a_master_without_usable_exports_refuses_to_start_unless_none_was_asked_for() {
+    use crate::config::MasterConfig;
+    use crate::shared::load_exports;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.cfg");
+    let given = MasterConfig { exports_filename: missing.clone(), exports_required: true, ..MasterConfig::default() };
+    let err = load_exports(&given).unwrap_err().to_string();
+    assert!(err.contains("absent.cfg"), "{err}");
+    let unset = MasterConfig { exports_filename: missing, exports_required: false, ..MasterConfig::default() };
+    assert_eq!(load_exports(&unset).unwrap(), Exports::open());
+    let file = dir.path().join("mfsexports.cfg");
+    std::fs::write(&file, "* / ro\n").unwrap();
+    let present = MasterConfig { exports_filename: file, exports_required: false, ..MasterConfig::default() };
+    assert!(load_exports(&present).unwrap().entries[0].grant.readonly(), "the default file is read when it exists");
+    let parsed = MasterConfig::parse("EXPORTS_FILENAME = /x/y.cfg\n", std::path::Path::new("m.cfg")).unwrap();
+    assert!(parsed.exports_required);
+    assert!(!MasterConfig::parse("", std::path::Path::new("m.cfg")).unwrap().exports_required);
+}
