@@ -28,6 +28,9 @@ pub struct MasterConfig {
     pub file_umask: u32,
     pub data_path: PathBuf,
     pub exports_filename: PathBuf,
+    /// `EXPORTS_FILENAME` was given: the file must then exist (without
+    /// the key a missing default file means an open table, see `exports`).
+    pub exports_required: bool,
     /// `BACK_LOGS`: rotated changelog files kept.
     pub back_logs: u32,
     /// `METADATA_SAVE_FREQ`: hours between snapshots.
@@ -56,6 +59,7 @@ impl Default for MasterConfig {
             file_umask: 0o27,
             data_path: PathBuf::from("/var/lib/mfs"),
             exports_filename: PathBuf::from("/etc/mfs/mfsexports.cfg"),
+            exports_required: false,
             back_logs: 50,
             metadata_save_freq: Duration::from_secs(3600),
             back_meta_keep_previous: 1,
@@ -120,7 +124,10 @@ impl MasterConfig {
             "WORKING_GROUP" => self.working_group = non_empty(value),
             "FILE_UMASK" => self.file_umask = int(value, 0..=0o777)?,
             "DATA_PATH" => self.data_path = PathBuf::from(word(value)?),
-            "EXPORTS_FILENAME" => self.exports_filename = PathBuf::from(word(value)?),
+            "EXPORTS_FILENAME" => {
+                self.exports_filename = PathBuf::from(word(value)?);
+                self.exports_required = true;
+            }
             "BACK_LOGS" => self.back_logs = int(value, 1..=10_000)?,
             "METADATA_SAVE_FREQ" => self.metadata_save_freq = secs(value, 1..=24 * 365)? * 3600,
             "BACK_META_KEEP_PREVIOUS" => self.back_meta_keep_previous = int(value, 0..=99)?,

@@ -15,6 +15,7 @@ mod clserv;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod meta;
 pub mod metalogger;
 mod mlserv;

@@ -57,11 +57,15 @@ pub fn admin_view(shared: &Shared) -> AdminView {
         changelog_time: unix_now(),
     };
     let live = shared.lists().sessions.clone();
+    let grants = shared.lists().grants.clone();
+    view.exports_checksum = shared.exports().checksum;
     view.sessions = meta
         .sessions()
         .into_iter()
         .map(|(id, s, open)| {
             let (peer, sockets, version) = live.get(&id).copied().unwrap_or((Ipv4Addr::UNSPECIFIED, 0, 0));
+            // A session not seen since this process started has no grant yet.
+            let grant = grants.get(&id).map(|g| g.0);
             SessionView {
                 id,
                 peer,
@@ -71,10 +75,17 @@ pub fn admin_view(shared: &Shared) -> AdminView {
                 open_files: open,
                 sockets,
                 expires_in_s: if sockets > 0 { 0 } else { shared.config.session_sustain.as_secs() as u32 },
-                min_goal: 1,
-                max_goal: 9,
-                max_trash_s: u32::MAX,
-                ..SessionView::default()
+                flags: grant.map_or(0, |g| g.sesflags),
+                umask: grant.map_or(0, |g| g.umask),
+                root_uid: grant.map_or(0, |g| g.rootuid),
+                root_gid: grant.map_or(0, |g| g.rootgid),
+                mapall_uid: grant.map_or(0, |g| g.mapalluid),
+                mapall_gid: grant.map_or(0, |g| g.mapallgid),
+                min_goal: grant.map_or(1, |g| g.mingoal),
+                max_goal: grant.map_or(9, |g| g.maxgoal),
+                min_trash_s: grant.map_or(0, |g| g.mintrashtime),
+                max_trash_s: grant.map_or(u32::MAX, |g| g.maxtrashtime),
+                disables: grant.map_or(0, |g| g.disables),
             }
         })
         .collect();

@@ -22,18 +22,26 @@ pub fn run(config: MasterConfig) -> Result<()> {
         .map_err(|e| Error::io("start runtime", e))?;
     runtime.block_on(async move {
         let running = Running::start(config).await?;
-        wait_for_stop_signal().await?;
+        wait_for_stop_signal(&running.shared).await?;
         running.shutdown().await
     })
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
+/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reloads the exports.
+async fn wait_for_stop_signal(shared: &Shared) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("SIGTERM handler", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("SIGINT handler", e))?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::io("SIGHUP handler", e))?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => break tracing::info!("SIGINT: stopping"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading exports");
+                shared.reload_exports();
+            }
+        }
     }
     Ok(())
 }
@@ -50,6 +58,8 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: MasterConfig) -> Result<Running> {
+        // Without exports no client could ever mount: refuse to start.
+        let exports = crate::shared::load_exports(&config)?;
         let dir = config.data_path.clone();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let lock = store::lock_dir(&dir)?;
@@ -102,6 +112,7 @@ impl Running {
             started: std::time::Instant::now(),
             lists: Default::default(),
             inherited_locks: Mutex::new(inherited_locks),
+            exports: Mutex::new(Arc::new(exports)),
         });
         let mut tasks = vec![cluster.start_maintenance()];
         tasks.push(tokio::spawn(accept_chunkservers(cs, cluster)));

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::changelog::Changelog;
 use crate::cluster::{Catalog, CatalogChunk, Cluster};
 use crate::config::MasterConfig;
+use crate::exports::{Exports, Grant};
 use crate::meta::Meta;
 
 pub struct Shared {
@@ -26,6 +27,8 @@ pub struct Shared {
     /// up as soon as the chunk has a copy at its current version, instead
     /// of making every writer wait out the lease (see `clserv::chunks`).
     pub inherited_locks: Mutex<std::collections::HashSet<u64>>,
+    /// The exports table in force; `SIGHUP` replaces it whole.
+    pub exports: Mutex<Arc<Exports>>,
 }
 
 /// Connections and events the namespace does not record.
@@ -41,11 +44,31 @@ pub struct Lists {
     /// end of what has been handed out per inode. Volatile, as in MooseFS:
     /// after a restart writers start again from the file's length.
     pub appends: std::collections::HashMap<u32, u64>,
+    /// What each session registered in this process was granted, under
+    /// which exports checksum and from which address (a reconnect from
+    /// elsewhere, or after a reload, must register again).
+    pub grants: std::collections::HashMap<u32, (Grant, u64, std::net::Ipv4Addr)>,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, Meta> {
         lock_meta(&self.meta)
+    }
+
+    pub fn exports(&self) -> Arc<Exports> {
+        self.exports.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the exports file; a file that cannot be used leaves the
+    /// table in force as it is (as mfsmaster does on reload).
+    pub fn reload_exports(&self) {
+        match load_exports(&self.config) {
+            Ok(table) => {
+                tracing::info!(exports = table.entries.len(), "exports reloaded");
+                *self.exports.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+            }
+            Err(e) => tracing::error!("exports not changed: {e}"),
+        }
     }
 
     pub fn lists(&self) -> MutexGuard<'_, Lists> {
@@ -116,4 +139,17 @@ impl Catalog for MetaCatalog {
     fn metaid(&self) -> u64 {
         lock_meta(&self.0).metaid()
     }
+}
+
+/// The exports of `config`: its file, or, when `EXPORTS_FILENAME` was not
+/// given and the default file does not exist, the open table.
+pub fn load_exports(config: &MasterConfig) -> crate::Result<Exports> {
+    if !config.exports_required && !config.exports_filename.exists() {
+        tracing::warn!(
+            "no EXPORTS_FILENAME and no {}: every client may mount anything read-write",
+            config.exports_filename.display()
+        );
+        return Ok(Exports::open());
+    }
+    Exports::load(&config.exports_filename)
 }

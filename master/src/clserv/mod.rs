@@ -11,6 +11,7 @@
 
 mod chunks;
 mod ops;
+mod policy;
 mod register;
 mod subtree;
 
@@ -47,15 +48,19 @@ pub(crate) struct Conn {
     pub shared: Arc<Shared>,
     pub peer: String,
     pub session: Option<SessionView>,
+    /// The last `GETRANDOM` challenge, for a password proof.
+    pub challenge: Option<[u8; 32]>,
     tx: mpsc::UnboundedSender<Out>,
 }
 
-/// The session a connection belongs to and the folder it is rooted at
-/// (inode 1 for the whole file system; see `subtree`).
+/// The session a connection belongs to, the folder it is rooted at
+/// (inode 1 for the whole file system; see `subtree`) and what its export
+/// allows (see `policy`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SessionView {
     pub id: u32,
     pub root: crate::meta::Inode,
+    pub grant: crate::exports::Grant,
 }
 
 impl Conn {
@@ -93,7 +98,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
-    let mut conn = Conn { shared, peer, session: None, tx };
+    let mut conn = Conn { shared, peer, session: None, challenge: None, tx };
     let result = async {
         loop {
             let (kind, payload) = tokio::time::timeout(CLIENT_TIMEOUT, read_frame(&mut rd, FrameLimit::Client))
@@ -198,7 +203,12 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
             let Some(session) = conn.session else {
                 return Err(Error::peer(&conn.peer, format!("message {kind} before registration")));
             };
-            let request = subtree::inward(request, session.root);
+            let mut request = subtree::inward(request, session.root);
+            if let Some((msgid, status)) = policy::refusal(&session.grant, &request) {
+                conn.send(0, fail(kind, msgid, status));
+                return Ok(());
+            }
+            policy::map_ids(&session.grant, &mut request);
             match request {
                 ClToMa::ReadChunk { .. } | ClToMa::WriteChunk { .. } | ClToMa::WriteChunkEnd { .. } => {
                     chunks::handle(conn, session, kind, request)
