@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ use rand::{Rng, SeedableRng};
 
 const WORKERS_PER_MOUNT: usize = 3;
 const KILLS: usize = 3;
+/// Acknowledged operations wanted before each kill.
+const MIN_OPS_PER_KILL: usize = 50;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
@@ -42,7 +44,7 @@ fn content(seed: u64, n: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u64 ^ seed ^ n as u64) as u8).collect()
 }
 
-fn worker(dir: PathBuf, seed: u64, stop: Arc<AtomicBool>) -> Model {
+fn worker(dir: PathBuf, seed: u64, stop: Arc<AtomicBool>, progress: Arc<AtomicUsize>) -> Model {
     std::fs::create_dir_all(&dir).expect("worker dir before any kill");
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut m = Model::default();
@@ -87,7 +89,10 @@ fn worker(dir: PathBuf, seed: u64, stop: Arc<AtomicBool>) -> Model {
             (vec![name], r)
         };
         match result {
-            Ok(()) => m.done += 1,
+            Ok(()) => {
+                m.done += 1;
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
             Err(_) => {
                 m.failed += 1;
                 m.uncertain.extend(names);
@@ -147,17 +152,25 @@ fn acknowledged_metadata_survives_master_sigkill() {
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
     let second = second_mount(&c);
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::new();
     for (m, root) in [c.mountpoint().to_path_buf(), second.path().to_path_buf()].into_iter().enumerate() {
         for w in 0..WORKERS_PER_MOUNT {
             let dir = root.join(format!("m{m}w{w}"));
-            let (stop, seed) = (stop.clone(), seed ^ ((m * 16 + w) as u64 + 1));
-            handles.push((dir.clone(), std::thread::spawn(move || worker(dir, seed, stop))));
+            let (stop, progress, seed) = (stop.clone(), progress.clone(), seed ^ ((m * 16 + w) as u64 + 1));
+            handles.push((dir.clone(), std::thread::spawn(move || worker(dir, seed, stop, progress))));
         }
     }
     let started = Instant::now();
     for k in 0..KILLS {
         std::thread::sleep(Duration::from_millis(rng.random_range(700..2500)));
+        // On a busy machine the workers may have done little by then: each
+        // kill waits for some acknowledged work since the last one.
+        let want = (k + 1) * MIN_OPS_PER_KILL;
+        let waited = Instant::now();
+        while progress.load(Ordering::Relaxed) < want && waited.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         eprintln!("[test] kill {k} at {:.1}s", started.elapsed().as_secs_f64());
         c.master().kill();
         std::thread::sleep(Duration::from_millis(rng.random_range(0..1000)));

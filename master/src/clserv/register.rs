@@ -82,7 +82,12 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
                 let meta = conn.shared.lock();
                 meta.session(r.sessionid).filter(|s| s.root_path == path).map(|s| (r.sessionid, s.root))
             });
-            let (made, after) = match known {
+            // mfsmount waits only a second for this answer, and a busy disk
+            // can take longer than that to fsync: the answer goes out at
+            // once. Should the session record be lost in a crash, the
+            // client's RECONNECT is told BADSESSIONID and it registers anew,
+            // as after any lost session; no file system change is at stake.
+            let (made, _) = match known {
                 Some(found) => (Ok(found), conn.shared.lock().version()),
                 None => conn.shared.change(|meta| meta.new_session(&info, &path, unix_now())),
             };
@@ -90,9 +95,9 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
                 Ok((id, root)) => {
                     attach(conn, id, root, version, grant);
                     let metaid = conn.shared.lock().metaid();
-                    conn.send(after, MaToCl::Session(session_reply(id, metaid, &grant)));
+                    conn.send(0, MaToCl::Session(session_reply(id, metaid, &grant)));
                 }
-                Err(status) => conn.send(after, MaToCl::RegisterStatus(status)),
+                Err(status) => conn.send(0, MaToCl::RegisterStatus(status)),
             }
         }
         ClToMa::Reconnect { sessionid, metaid, version } => {
@@ -101,7 +106,6 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
                 .session(sessionid)
                 .map(|s| (s.root, s.root_path.clone()))
                 .filter(|_| metaid.is_none_or(|m| m == meta.metaid()));
-            let after = meta.version();
             drop(meta);
             let status = match found {
                 None => Status::BADSESSIONID,
@@ -116,7 +120,8 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
                     }
                 },
             };
-            conn.send(after, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
+            // Answered at once, like a new session (see above).
+            conn.send(0, MaToCl::Reconnected { version: elkfs_proto::VERSION, status });
         }
         ClToMa::Tools { sessionid, version, .. } => {
             let found = conn.shared.lock().session(sessionid).map(|s| (s.root, s.root_path.clone()));
