@@ -1,3 +1,5 @@
+//! Parsing and matching of export lines, each option, passwords, the grant a session keeps.
+
 use std::net::Ipv4Addr;
 
 use super::*;
