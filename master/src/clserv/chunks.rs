@@ -68,12 +68,11 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
                     }
                     Err(status) => {
                         tracing::info!(chunk, version, %status, "write chunk: chunkservers refused");
-                        let (_, after) = shared.change(|m| {
-                            if plan.prev_version.is_none() {
-                                m.write_chunk_failed(inode, index, chunk, unix_now());
-                            } else {
-                                let _ = m.write_chunk_end(inode, chunk, 0, unix_now());
-                            }
+                        let (_, after) = shared.change(|m| match plan.prev_version {
+                            None => m.write_chunk_failed(inode, index, chunk, unix_now()),
+                            // No copy took the new version: keep the old one,
+                            // which every copy still has.
+                            Some(prev) => m.write_chunk_reverted(chunk, prev, unix_now()),
                         });
                         reply.send(after, fail(WRITE_CHUNK, msgid, status));
                     }

@@ -110,6 +110,15 @@ impl Meta {
                 self.chunks.get_mut(chunk).ok_or("UNLOCK of an unknown chunk")?.locked_until = 0;
                 Ok(Counts::default())
             }
+            Op::Revert { chunk, version } => {
+                let info = self.chunks.get_mut(chunk).ok_or("REVERT of an unknown chunk")?;
+                if info.version != version.wrapping_add(1) {
+                    return Err(format!("REVERT of chunk {chunk} to {version} at version {}", info.version));
+                }
+                info.version = *version;
+                info.locked_until = 0;
+                Ok(Counts::default())
+            }
             Op::SetGoal { inode, goal, recursive, mode, uid } => {
                 if !(1..=9).contains(goal) {
                     return Err(format!("goal {goal} out of range"));

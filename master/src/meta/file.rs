@@ -127,6 +127,16 @@ impl Meta {
         Ok(())
     }
 
+    /// Undoes the version bump of a write start that no chunkserver took
+    /// (all refused or were unreachable): the copies still hold
+    /// `prev_version`, and the chunk must say so or they would all look
+    /// stale. Does nothing when the chunk has moved on since.
+    pub fn write_chunk_reverted(&mut self, chunk: u64, prev_version: u32, now: u32) {
+        if self.chunks.get(&chunk).is_some_and(|c| c.version == prev_version.wrapping_add(1)) {
+            self.commit(now, Op::Revert { chunk, version: prev_version });
+        }
+    }
+
     /// Releases a writer's lock early (a writer that gave up).
     pub fn unlock_chunk(&mut self, chunk: u64, now: u32) -> Result<(), Status> {
         match self.chunks.get(&chunk) {

@@ -132,6 +132,12 @@ pub enum Op {
     Unlock {
         chunk: u64,
     },
+    /// Undoes the version bump of a `Write` no chunkserver took: the chunk
+    /// goes back to `version`, unlocked, so its copies stay valid.
+    Revert {
+        chunk: u64,
+        version: u32,
+    },
     SetGoal {
         inode: Inode,
         goal: u8,
@@ -208,6 +214,7 @@ impl Record {
             Op::Rollback { inode, index, chunk } => w.name("ROLLBACK").n(*inode).n(*index).n(*chunk),
             Op::WriteEnd { inode, chunk, length } => w.name("WRITEEND").n(*inode).n(*chunk).n(*length),
             Op::Unlock { chunk } => w.name("UNLOCK").n(*chunk),
+            Op::Revert { chunk, version } => w.name("REVERT").n(*chunk).n(*version),
             Op::SetGoal { inode, goal, recursive, mode, uid } => {
                 w.name("SETGOAL").n(*inode).n(*goal).n(u8::from(*recursive)).n(mode.code()).n(*uid)
             }
@@ -258,6 +265,7 @@ impl Record {
             "ROLLBACK" => Op::Rollback { inode: a.n()?, index: a.n()?, chunk: a.n()? },
             "WRITEEND" => Op::WriteEnd { inode: a.n()?, chunk: a.n()?, length: a.n()? },
             "UNLOCK" => Op::Unlock { chunk: a.n()? },
+            "REVERT" => Op::Revert { chunk: a.n()?, version: a.n()? },
             "SETGOAL" => {
                 Op::SetGoal { inode: a.n()?, goal: a.n()?, recursive: a.flag()?, mode: a.mode()?, uid: a.n()? }
             }
@@ -407,6 +415,7 @@ mod tests {
         assert_eq!(r.to_text(), "17|LINK(5,1,a%2Cb%28c%29%7C%25d%20e)");
         rt(r);
         rt(Record { ts: 0, op: Op::Unlock { chunk: u64::MAX } });
+        rt(Record { ts: 0, op: Op::Revert { chunk: 7, version: u32::MAX } });
         rt(Record { ts: 1, op: Op::Session { id: 1, root: 1, info: vec![], root_path: b"/".to_vec() } });
     }
 

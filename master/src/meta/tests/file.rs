@@ -66,6 +66,25 @@ fn failed_new_chunk_is_rolled_back() {
 }
 
 #[test]
+fn a_bump_no_chunkserver_took_is_reverted() {
+    let mut m = fs();
+    let base = snapshot_bytes(&m);
+    let f = file(&mut m, ROOT, "f");
+    let p = m.write_chunk(1, f, 0, 100).unwrap();
+    m.write_chunk_end(f, p.chunk, 10, 100).unwrap();
+    let bump = m.write_chunk(1, f, 0, 101).unwrap();
+    assert_eq!((bump.prev_version, bump.version), (Some(1), 2));
+    m.write_chunk_reverted(p.chunk, 1, 102);
+    let info = m.chunk(p.chunk).unwrap();
+    assert_eq!((info.version, info.locked_until), (1, 0), "back to the version the copies hold, unlocked");
+    let v = m.version();
+    m.write_chunk_reverted(p.chunk, 1, 103);
+    assert_eq!(m.version(), v, "a second revert does nothing");
+    assert_eq!(m.write_chunk(1, f, 0, 104).unwrap().version, 2, "the next write bumps from there");
+    check_replay(&base, &mut m);
+}
+
+#[test]
 fn truncate_versions_and_releases() {
     let mut m = fs();
     let base = snapshot_bytes(&m);

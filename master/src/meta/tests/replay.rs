@@ -128,6 +128,10 @@ fn run(m: &mut Meta, steps: &[Step], now: &mut u32) {
                 Ok(())
             }
             Step::Unlock(a) => match m.read_chunk(pick_file(a), 0) {
+                Ok((_, Some((c, v)))) if v > 1 && a % 2 == 0 => {
+                    m.write_chunk_reverted(c, v - 1, *now);
+                    Ok(())
+                }
                 Ok((_, Some((c, _)))) => m.unlock_chunk(c, *now),
                 _ => Ok(()),
             },
