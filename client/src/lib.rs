@@ -10,5 +10,7 @@ pub mod error;
 pub mod file;
 pub mod fuse;
 pub mod master;
+pub mod mount;
 
 pub use error::{Error, Result};
+pub use mount::{run, MountOptions};
