@@ -46,7 +46,9 @@ impl MountOptions {
             port,
             subfolder,
             attr_ttl: Duration::from_secs(1),
-            entry_ttl: Duration::from_secs(1),
+            // As mfsmount: the master checks search permission on every
+            // lookup, which a kernel-cached entry would skip.
+            entry_ttl: Duration::ZERO,
             write_buffer: 32 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),
@@ -151,18 +153,22 @@ pub fn run(opts: &MountOptions) -> Result<()> {
             tracing::info!("signal {sig}: unmounting {}", opts.mountpoint.display());
             break;
         }
+        if session.guard.is_finished() {
+            tracing::info!("{} was unmounted", opts.mountpoint.display());
+            break;
+        }
         if let Some(why) = master.lost() {
             eprintln!("elkfs mount: the master is gone for good ({why}); unmounting {}", opts.mountpoint.display());
             lost = Some(why);
             break;
         }
-        if session.guard.is_finished() {
-            tracing::info!("{} was unmounted", opts.mountpoint.display());
-            break;
-        }
     }
-    // Unmounts, then the session thread ends and flushes (destroy).
-    session.join();
+    // Unmounts, then the session thread ends and flushes (destroy). A
+    // panic in a request handler ended that thread already; the mount is
+    // gone either way, and the panic was printed where it happened.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.join())).is_err() {
+        tracing::error!("the FUSE session thread panicked");
+    }
     match lost {
         Some(why) => Err(Error::SessionLost(why)),
         None => Ok(()),

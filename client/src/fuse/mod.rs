@@ -50,6 +50,28 @@ fn cred(req: &Request<'_>) -> Cred {
     Cred { uid: req.uid(), gids: vec![req.gid()] }
 }
 
+/// The longest name MooseFS stores (an 8-bit length on the wire).
+const NAME_MAX: usize = 255;
+
+/// A name the master can take, or `ENAMETOOLONG`.
+fn name_of(name: &OsStr) -> std::result::Result<&[u8], i32> {
+    let b = name.as_bytes();
+    if b.len() > NAME_MAX {
+        Err(libc::ENAMETOOLONG)
+    } else {
+        Ok(b)
+    }
+}
+
+macro_rules! name_or_reply {
+    ($name:expr, $reply:expr) => {
+        match name_of($name) {
+            Ok(n) => n,
+            Err(errno) => return $reply.error(errno),
+        }
+    };
+}
+
 fn ino(i: u64) -> u32 {
     // The master's inode numbers are 32-bit; the kernel only gives back
     // numbers we handed out.
@@ -145,7 +167,8 @@ impl Filesystem for ElkFs {
     }
 
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        let r = self.files.master().lookup(ino(parent), name.as_bytes(), &cred(req));
+        let name = name_or_reply!(name, reply);
+        let r = self.files.master().lookup(ino(parent), name, &cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -196,9 +219,10 @@ impl Filesystem for ElkFs {
         reply: ReplyEntry,
     ) {
         let Some(node_type) = attr::node_type_of_mode(mode) else { return reply.error(libc::EINVAL) };
+        let name = name_or_reply!(name, reply);
         let r = self.files.master().mknod(
             ino(parent),
-            name.as_bytes(),
+            name,
             node_type,
             (mode & 0o7777) as u16,
             (umask & 0o7777) as u16,
@@ -209,26 +233,25 @@ impl Filesystem for ElkFs {
     }
 
     fn mkdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        let r = self.files.master().mkdir(
-            ino(parent),
-            name.as_bytes(),
-            (mode & 0o7777) as u16,
-            (umask & 0o7777) as u16,
-            &cred(req),
-        );
+        let name = name_or_reply!(name, reply);
+        let r =
+            self.files.master().mkdir(ino(parent), name, (mode & 0o7777) as u16, (umask & 0o7777) as u16, &cred(req));
         self.reply_entry(r, reply);
     }
 
     fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(self.files.master().unlink(ino(parent), name.as_bytes(), &cred(req)), reply);
+        let name = name_or_reply!(name, reply);
+        reply_empty(self.files.master().unlink(ino(parent), name, &cred(req)), reply);
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(self.files.master().rmdir(ino(parent), name.as_bytes(), &cred(req)), reply);
+        let name = name_or_reply!(name, reply);
+        reply_empty(self.files.master().rmdir(ino(parent), name, &cred(req)), reply);
     }
 
     fn symlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, target: &Path, reply: ReplyEntry) {
-        let r = self.files.master().symlink(ino(parent), name.as_bytes(), target.as_os_str().as_bytes(), &cred(req));
+        let name = name_or_reply!(name, reply);
+        let r = self.files.master().symlink(ino(parent), name, target.as_os_str().as_bytes(), &cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -242,17 +265,19 @@ impl Filesystem for ElkFs {
         flags: u32,
         reply: ReplyEmpty,
     ) {
+        let name = name_or_reply!(name, reply);
+        let newname = name_or_reply!(newname, reply);
         if flags != 0 {
             // RENAME_NOREPLACE/EXCHANGE have no MooseFS 3.0 request.
             return reply.error(libc::EINVAL);
         }
-        let r =
-            self.files.master().rename(ino(parent), name.as_bytes(), ino(newparent), newname.as_bytes(), &cred(req));
+        let r = self.files.master().rename(ino(parent), name, ino(newparent), newname, &cred(req));
         reply_empty(r, reply);
     }
 
     fn link(&mut self, req: &Request<'_>, i: u64, newparent: u64, newname: &OsStr, reply: ReplyEntry) {
-        let r = self.files.master().link(ino(i), ino(newparent), newname.as_bytes(), &cred(req));
+        let newname = name_or_reply!(newname, reply);
+        let r = self.files.master().link(ino(i), ino(newparent), newname, &cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -282,13 +307,9 @@ impl Filesystem for ElkFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = self.files.master().create(
-            ino(parent),
-            name.as_bytes(),
-            (mode & 0o7777) as u16,
-            (umask & 0o7777) as u16,
-            &cred(req),
-        );
+        let name = name_or_reply!(name, reply);
+        let r =
+            self.files.master().create(ino(parent), name, (mode & 0o7777) as u16, (umask & 0o7777) as u16, &cred(req));
         match r {
             Ok((inode, a)) => {
                 self.files.master().acquire(inode);
@@ -403,6 +424,20 @@ impl Filesystem for ElkFs {
                 );
             }
             Err(e) => reply.error(e.errno()),
+        }
+    }
+
+    /// Extended attributes are not served yet: none exist as far as the
+    /// kernel can tell (no `ENOSYS` warnings on every `ls -l`).
+    fn getxattr(&mut self, _req: &Request<'_>, _i: u64, _name: &OsStr, _size: u32, reply: fuser::ReplyXattr) {
+        reply.error(libc::ENODATA);
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, _i: u64, size: u32, reply: fuser::ReplyXattr) {
+        if size == 0 {
+            reply.size(0);
+        } else {
+            reply.data(&[]);
         }
     }
 
