@@ -113,6 +113,8 @@ impl Files {
         }
         let result = by_chunk(&extents).iter().try_for_each(|(index, pieces)| self.write_chunk(inode, *index, pieces));
         self.forget(inode);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.master.modified(inode, now as u32);
         result
     }
 

@@ -131,6 +131,13 @@ impl Master {
         }
     }
 
+    /// Tells the master `inode` was modified at `mtime` (Unix seconds):
+    /// clients from 3.0.74 on set mtime this way, not through chunk
+    /// writes. No reply; lost with the link like mfsmount's.
+    pub fn modified(&self, inode: u32, mtime: u32) {
+        let _ = self.send(&ClToMa::AmtimeInodes(vec![(inode, 0, mtime)]));
+    }
+
     /// Sends a request built for a fresh msgid and waits for its reply.
     /// A reply in the error form becomes `Error::Status`; a lost connection
     /// is retried on the next one until the session is lost.
