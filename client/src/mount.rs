@@ -163,7 +163,9 @@ pub fn run(opts: &MountOptions) -> Result<()> {
             break;
         }
     }
-    // Unmounts, then the session thread ends and flushes (destroy). A
+    unmount(&opts.mountpoint, root);
+    // The session thread ends once the kernel mount is gone, and flushes
+    // (destroy). A
     // panic in a request handler ended that thread already; the mount is
     // gone either way, and the panic was printed where it happened.
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.join())).is_err() {
@@ -172,6 +174,30 @@ pub fn run(opts: &MountOptions) -> Result<()> {
     match lost {
         Some(why) => Err(Error::SessionLost(why)),
         None => Ok(()),
+    }
+}
+
+/// Takes the mount away so the session thread sees the end of `/dev/fuse`.
+/// fuser's own unmount leaves an `auto_unmount` mount to its fusermount3
+/// helper, which only acts when this process is gone; we want it gone
+/// before we return. Root unmounts directly (lazily when busy); others
+/// through `fusermount3 -u -z`.
+fn unmount(mountpoint: &std::path::Path, root: bool) {
+    use std::os::unix::ffi::OsStrExt;
+    if root {
+        let Ok(path) = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()) else { return };
+        // SAFETY: a valid NUL-terminated path; umount2 has no other inputs.
+        if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
+            return;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
+            return;
+        }
+    }
+    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(mountpoint).status();
+    if !matches!(status, Ok(s) if s.success()) {
+        tracing::warn!("could not unmount {}: {status:?}", mountpoint.display());
     }
 }
 
