@@ -3,6 +3,7 @@
 //! end of the mount on SIGTERM and when the master is gone for good.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use elkfs_harness::data::{pattern_sha256, sha256_file, write_pattern_file};
@@ -29,8 +30,12 @@ fn check(path: &Path, len: u64, sha: &str) {
 }
 
 fn chunkserver_killed(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
-    let mut c =
-        Cluster::builder().master_kind(kind).real_chunkservers(real_cs).elkfs_chunkservers(elkfs_cs).mount(true).start();
+    let mut c = Cluster::builder()
+        .master_kind(kind)
+        .real_chunkservers(real_cs)
+        .elkfs_chunkservers(elkfs_cs)
+        .mount(true)
+        .start();
     std::fs::create_dir(c.path("g2")).unwrap();
     c.mfs_setgoal(&c.path("g2"), 2);
     let m = elkfs_mount(&c, "e", &[]);
@@ -76,13 +81,19 @@ fn master_restart(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let mut c = Cluster::builder().master_kind(kind).real_chunkservers(real_cs).elkfs_chunkservers(elkfs_cs).start();
     let m = elkfs_mount(&c, "e", &[]);
     let len = 150 * MIB;
-    let writer = std::thread::spawn({
-        let p = m.path().join("busy");
-        move || write_pattern_file(&p, len, 9)
-    });
+    let src = c.dir().join("source");
+    let sha = write_pattern_file(&src, len, 9);
+    // The writer is another process: a thread of this one blocked in a
+    // FUSE write would hold up the fork that restarts the master.
+    let mut dd = Command::new("dd")
+        .arg(format!("if={}", src.display()))
+        .arg(format!("of={}", m.path().join("busy").display()))
+        .args(["bs=1M", "conv=fsync", "status=none"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     c.restart_master();
-    let sha = writer.join().unwrap();
+    assert!(dd.wait().unwrap().success(), "dd through the mount while the master restarted");
     c.drop_caches();
     check(&m.path().join("busy"), len, &sha);
     std::fs::write(m.path().join("after"), b"resumed").unwrap();
