@@ -144,17 +144,25 @@ pub fn run(opts: &MountOptions) -> Result<()> {
     let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl });
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let session = fuser::spawn_mount2(fs, &opts.mountpoint, &opts.kernel_options(root))
+    let mut session = fuser::spawn_mount2(fs, &opts.mountpoint, &opts.kernel_options(root))
         .map_err(|e| Error::io(format!("mount on {}", opts.mountpoint.display()), e))?;
     tracing::info!("mounted {}:{}{} on {}", opts.host, opts.port, opts.subfolder, opts.mountpoint.display());
     let mut lost = None;
+    let mut mounted = true;
     loop {
         if let Some(sig) = wait_signal(&signals, Duration::from_millis(200)) {
             tracing::info!("signal {sig}: unmounting {}", opts.mountpoint.display());
             break;
         }
         if session.guard.is_finished() {
-            tracing::info!("{} was unmounted", opts.mountpoint.display());
+            // Swap a finished handle in to learn how the session ended.
+            let guard = std::mem::replace(&mut session.guard, std::thread::spawn(|| Ok(())));
+            match guard.join() {
+                Ok(Ok(())) => tracing::info!("{} was unmounted", opts.mountpoint.display()),
+                Ok(Err(e)) => tracing::error!("the FUSE session ended: {e}"),
+                Err(_) => tracing::error!("the FUSE session thread panicked"),
+            }
+            mounted = false;
             break;
         }
         if let Some(why) = master.lost() {
@@ -163,7 +171,9 @@ pub fn run(opts: &MountOptions) -> Result<()> {
             break;
         }
     }
-    unmount(&opts.mountpoint, root);
+    if mounted {
+        unmount(&opts.mountpoint, root);
+    }
     // The session thread ends once the kernel mount is gone, and flushes
     // (destroy). A
     // panic in a request handler ended that thread already; the mount is

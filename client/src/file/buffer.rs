@@ -72,10 +72,13 @@ impl WriteBuffer {
     }
 }
 
+/// Pieces of one chunk: `(offset in chunk, bytes)`, in write order.
+pub type ChunkPieces<'a> = Vec<(u32, &'a [u8])>;
+
 /// Groups extents into runs of pieces per chunk, keeping write order:
-/// `(chunk index, [(offset in chunk, bytes)])`.
-pub fn by_chunk(extents: &[(u64, Vec<u8>)]) -> Vec<(u32, Vec<(u32, &[u8])>)> {
-    let mut out: Vec<(u32, Vec<(u32, &[u8])>)> = Vec::new();
+/// `(chunk index, pieces)`.
+pub fn by_chunk(extents: &[(u64, Vec<u8>)]) -> Vec<(u32, ChunkPieces<'_>)> {
+    let mut out: Vec<(u32, ChunkPieces<'_>)> = Vec::new();
     for (start, data) in extents {
         let mut at = *start;
         let mut rest = &data[..];

@@ -42,12 +42,15 @@ impl Default for FilesConfig {
     }
 }
 
+/// Chunk locations by `(inode, chunk index)`, with when they were asked.
+type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
+
 /// Every open file's buffer and the location cache of one mount.
 pub struct Files {
     master: Master,
     pool: Pool,
     cfg: FilesConfig,
-    locs: Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>,
+    locs: LocCache,
     buffers: Mutex<HashMap<u32, WriteBuffer>>,
 }
 
@@ -57,7 +60,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Files {
     pub fn new(master: Master, cfg: FilesConfig) -> Files {
-        let locs: Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>> = Arc::default();
+        let locs: LocCache = Arc::default();
         let pushed = Arc::clone(&locs);
         // Another session wrote or truncated: drop what we know of that file.
         master.set_push_handler(Box::new(move |msg| match msg {
