@@ -29,6 +29,9 @@ pub struct MountOptions {
     pub entry_ttl: Duration,
     /// Write-back buffer per file (`mfswritecachesize`, MiB).
     pub write_buffer: usize,
+    /// Bytes read at once when a file is read sequentially
+    /// (`mfsreadaheadsize`, MiB).
+    pub readahead: usize,
     /// How long the master may stay away before the mount gives up
     /// (`mfsgiveup`, seconds; elkfs only).
     pub give_up: Duration,
@@ -50,6 +53,7 @@ impl MountOptions {
             // lookup, which a kernel-cached entry would skip.
             entry_ttl: Duration::ZERO,
             write_buffer: 32 << 20,
+            readahead: 8 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),
         }
@@ -71,10 +75,9 @@ impl MountOptions {
                 "mfsentrycacheto" => self.entry_ttl = seconds(key, need()?)?,
                 "mfswritecachesize" => self.write_buffer = parse::<usize>(key, need()?)?.max(1) << 20,
                 "mfsgiveup" => self.give_up = seconds(key, need()?)?,
-                // Kernel readahead is set at init to the largest request;
-                // these mfsmount options are accepted for compatibility.
-                "mfsreadaheadsize"
-                | "mfsreadaheadleng"
+                "mfsreadaheadsize" => self.readahead = parse::<usize>(key, need()?)?.clamp(1, 256) << 20,
+                // Accepted for mfsmount compatibility; no effect here.
+                "mfsreadaheadleng"
                 | "mfsreadaheadtrigger"
                 | "mfscachemode"
                 | "mfsdirentrycacheto"
@@ -140,7 +143,10 @@ pub fn run(opts: &MountOptions) -> Result<()> {
         info: opts.mountpoint.display().to_string(),
     };
     let master = Master::connect(target, opts.give_up)?;
-    let files = Files::new(master.clone(), FilesConfig { buffer_max: opts.write_buffer, ..FilesConfig::default() });
+    let files = Files::new(
+        master.clone(),
+        FilesConfig { buffer_max: opts.write_buffer, readahead: opts.readahead, ..FilesConfig::default() },
+    );
     let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl });
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;

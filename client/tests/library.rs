@@ -54,6 +54,9 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         .elkfs_chunkservers(elkfs_cs)
         .mount(true)
         .start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let cred = Cred { uid: 0, gids: vec![0] };
     in_netns(&c, || {
         let master = Master::connect(target(&c), Duration::from_secs(30)).unwrap();
@@ -109,6 +112,9 @@ fn round_trip_on_elkfs_master_with_elkfs_chunkservers() {
 #[test]
 fn session_resumes_after_master_restart() {
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(1).start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let cred = Cred { uid: 0, gids: vec![0] };
     let t = target(&c);
     let master = in_netns(&c, || Master::connect(t, Duration::from_secs(60)).unwrap());

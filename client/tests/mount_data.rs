@@ -38,6 +38,9 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         .elkfs_chunkservers(elkfs_cs)
         .mount(true)
         .start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let writer = elkfs_mount(&c, "w", &[]);
     let sizes = [0, 1, 65_535, 65_536, 65_537, 64 * MIB - 1, 64 * MIB + 1, 300 * MIB];
     let mut written = Vec::new();
@@ -78,6 +81,9 @@ fn sizes_round_trip_on_elkfs_master_with_elkfs_chunkservers() {
 #[test]
 fn two_mounts_see_each_others_completed_writes() {
     let c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let a = elkfs_mount(&c, "a", &[]);
     let b = elkfs_mount(&c, "b", &[]);
     let (fa, fb) = (a.path().join("shared"), b.path().join("shared"));

@@ -36,6 +36,9 @@ fn chunkserver_killed(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         .elkfs_chunkservers(elkfs_cs)
         .mount(true)
         .start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     std::fs::create_dir(c.path("g2")).unwrap();
     c.mfs_setgoal(&c.path("g2"), 2);
     let m = elkfs_mount(&c, "e", &[]);
@@ -79,6 +82,9 @@ fn chunkserver_killed_during_read_and_write_on_elkfs_master() {
 
 fn master_restart(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let mut c = Cluster::builder().master_kind(kind).real_chunkservers(real_cs).elkfs_chunkservers(elkfs_cs).start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let m = elkfs_mount(&c, "e", &[]);
     let len = 150 * MIB;
     let src = c.dir().join("source");
@@ -113,6 +119,9 @@ fn master_restarted_under_load_on_the_real_master() {
 #[test]
 fn unmounts_on_sigterm_and_when_the_master_is_gone() {
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(1).start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let mut m = elkfs_mount(&c, "term", &[]);
     std::fs::write(m.path().join("x"), b"x").unwrap();
     m.daemon().signal(libc::SIGTERM);

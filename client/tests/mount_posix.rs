@@ -12,6 +12,9 @@ fn suite(master: MasterKind, real_cs: usize, elkfs_cs: usize) {
         .client(ClientKind::Elkfs)
         .mount(true)
         .start();
+    // Registered is not enough: the real master refuses writes (ENOSPC)
+    // until the chunkservers reported their space.
+    c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let root = c.path("posix");
     std::fs::create_dir(&root).unwrap();
     elkfs_harness::posix::run_suite(&root);

@@ -34,13 +34,28 @@ pub struct FilesConfig {
     /// Attempts of one chunk read or write before the error reaches the
     /// application.
     pub attempts: u32,
+    /// Bytes fetched at once when reads of a file are sequential.
+    pub readahead: usize,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        FilesConfig { buffer_max: 32 << 20, loc_ttl: Duration::from_secs(1), attempts: 30 }
+        FilesConfig { buffer_max: 32 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 8 << 20 }
     }
 }
+
+/// Data read ahead for one file, and where its reader is expected next.
+struct Ahead {
+    start: u64,
+    data: Vec<u8>,
+    /// The fetch stopped at the end of the file.
+    eof: bool,
+    next: u64,
+    at: Instant,
+}
+
+/// Reads of at least this size are split over the copies of a chunk.
+const PARALLEL_MIN: usize = 2 << 20;
 
 /// Chunk locations by `(inode, chunk index)`, with when they were asked.
 type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
@@ -52,6 +67,7 @@ pub struct Files {
     cfg: FilesConfig,
     locs: LocCache,
     buffers: Mutex<HashMap<u32, WriteBuffer>>,
+    ahead: Mutex<HashMap<u32, Ahead>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,7 +87,14 @@ impl Files {
             _ => {}
         }));
         assert!(cfg.attempts > 0, "at least one attempt per chunk operation");
-        Files { master, pool: Pool::default(), cfg, locs, buffers: Mutex::new(HashMap::new()) }
+        Files {
+            master,
+            pool: Pool::default(),
+            cfg,
+            locs,
+            buffers: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn master(&self) -> &Master {
@@ -82,6 +105,7 @@ impl Files {
     /// consistency with other mounts).
     pub fn forget(&self, inode: u32) {
         lock(&self.locs).retain(|(i, _), _| *i != inode);
+        lock(&self.ahead).remove(&inode);
     }
 
     /// The length this mount knows `inode` to have at least (buffered
@@ -92,6 +116,7 @@ impl Files {
 
     /// Buffers a write; flushes when the buffer is full.
     pub fn write(&self, inode: u32, offset: u64, data: &[u8]) -> Result<()> {
+        lock(&self.ahead).remove(&inode);
         let full = {
             let mut bufs = lock(&self.buffers);
             let b = bufs.entry(inode).or_default();
@@ -180,10 +205,50 @@ impl Files {
     }
 
     /// Reads up to `size` bytes at `offset`; short at the end of the file.
+    /// A read that continues the previous one fetches `readahead` bytes
+    /// and later reads are served from them (for `loc_ttl` at most, the
+    /// same staleness the location cache allows).
     pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
         // Our own buffered writes must be visible, and chunkservers are
         // where the rest of the file is: flush first.
         self.flush(inode)?;
+        if let Some(hit) = self.read_ahead_hit(inode, offset, size) {
+            return Ok(hit);
+        }
+        let sequential = lock(&self.ahead).get(&inode).is_some_and(|a| a.next == offset);
+        let fetch = if sequential { size.max(self.cfg.readahead) } else { size };
+        let mut data = self.read_direct(inode, offset, fetch)?;
+        let eof = data.len() < fetch;
+        let next = offset + data.len().min(size) as u64;
+        if data.len() > size {
+            let ahead = Ahead { start: offset, data: data.clone(), eof, next, at: Instant::now() };
+            lock(&self.ahead).insert(inode, ahead);
+            data.truncate(size);
+        } else {
+            let ahead = Ahead { start: offset, data: Vec::new(), eof, next, at: Instant::now() };
+            lock(&self.ahead).insert(inode, ahead);
+        }
+        Ok(data)
+    }
+
+    fn read_ahead_hit(&self, inode: u32, offset: u64, size: usize) -> Option<Vec<u8>> {
+        let mut ahead = lock(&self.ahead);
+        let a = ahead.get_mut(&inode)?;
+        let end = a.start + a.data.len() as u64;
+        if a.at.elapsed() >= self.cfg.loc_ttl || offset < a.start || offset > end {
+            return None;
+        }
+        // Whole, or the tail of the file when the fetch reached its end.
+        if offset + size as u64 > end && !a.eof {
+            return None;
+        }
+        let from = (offset - a.start) as usize;
+        let to = (from + size).min(a.data.len());
+        a.next = offset + (to - from) as u64;
+        Some(a.data[from..to].to_vec())
+    }
+
+    fn read_direct(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(size);
         let mut at = offset;
         while out.len() < size {
@@ -228,21 +293,64 @@ impl Files {
             if loc.chunk == 0 {
                 return Ok(eof);
             }
-            for server in &loc.servers {
-                match read_range(&self.pool, server, loc.chunk, loc.version, in_chunk, &mut out[at..]) {
-                    Ok(()) => return Ok(eof),
-                    Err(e) => {
-                        tracing::warn!("read of chunk {:016X} from {}: {e}", loc.chunk, server.addr);
-                        last = Some(e);
-                    }
-                }
+            match self.read_copies(&loc, in_chunk, &mut out[at..]) {
+                Ok(()) => return Ok(eof),
+                Err(e) => last = Some(e),
             }
             out.truncate(at);
-            if loc.servers.is_empty() {
-                last = Some(Error::Chunk { chunk: loc.chunk, what: "no copy reachable".into() });
-            }
         }
         Err(last.unwrap_or(Error::Chunk { chunk: 0, what: "no read attempt".into() }))
+    }
+
+    /// Fills `buf` from the chunk's copies. A large range is split into
+    /// one part per copy, read in parallel; each part falls back to the
+    /// other copies when its own fails.
+    fn read_copies(&self, loc: &ChunkLoc, in_chunk: u32, buf: &mut [u8]) -> Result<()> {
+        let servers = &loc.servers;
+        if servers.is_empty() {
+            return Err(Error::Chunk { chunk: loc.chunk, what: "no copy reachable".into() });
+        }
+        if buf.len() < PARALLEL_MIN || servers.len() < 2 {
+            return self.read_part(loc, 0, in_chunk, buf);
+        }
+        let block = crate::data::BLOCK as usize;
+        let part = buf.len().div_ceil(servers.len()).div_ceil(block) * block;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = buf
+                .chunks_mut(part)
+                .enumerate()
+                .map(|(i, piece)| {
+                    let at = in_chunk + (i * part) as u32;
+                    s.spawn(move || self.read_part(loc, i, at, piece))
+                })
+                .collect();
+            let mut result = Ok(());
+            for h in handles {
+                let r =
+                    h.join().unwrap_or_else(|_| Err(Error::Chunk { chunk: loc.chunk, what: "reader panicked".into() }));
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+
+    /// Reads one range trying the copies from the `first`-th on.
+    fn read_part(&self, loc: &ChunkLoc, first: usize, in_chunk: u32, buf: &mut [u8]) -> Result<()> {
+        let n = loc.servers.len();
+        let mut last = None;
+        for k in 0..n {
+            let server = &loc.servers[(first + k) % n];
+            match read_range(&self.pool, server, loc.chunk, loc.version, in_chunk, buf) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!("read of chunk {:016X} from {}: {e}", loc.chunk, server.addr);
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::Chunk { chunk: loc.chunk, what: "no copy reachable".into() }))
     }
 
     fn location(&self, inode: u32, index: u32) -> Result<ChunkLoc> {
