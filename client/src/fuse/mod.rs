@@ -8,6 +8,7 @@
 //! writes change the size the kernel sees at once (buffered bytes count).
 
 mod attr;
+mod groups;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -44,10 +45,7 @@ pub struct ElkFs {
     /// Listings taken at opendir, served by offset until releasedir.
     dirs: HashMap<u64, Vec<crate::master::DirEntry>>,
     next_fh: u64,
-}
-
-fn cred(req: &Request<'_>) -> Cred {
-    Cred { uid: req.uid(), gids: vec![req.gid()] }
+    groups: groups::Groups,
 }
 
 /// The longest name MooseFS stores (an 8-bit length on the wire).
@@ -80,7 +78,12 @@ fn ino(i: u64) -> u32 {
 
 impl ElkFs {
     pub fn new(files: Files, ttl: CacheTtl) -> ElkFs {
-        ElkFs { files, ttl, dirs: HashMap::new(), next_fh: 1 }
+        ElkFs { files, ttl, dirs: HashMap::new(), next_fh: 1, groups: groups::Groups::default() }
+    }
+
+    /// Who asks: uid, gid and the process's supplementary groups.
+    fn cred(&self, req: &Request<'_>) -> Cred {
+        Cred { uid: req.uid(), gids: self.groups.of(req.pid(), req.uid(), req.gid()) }
     }
 
     fn kattr(&self, inode: u32, a: &Attr) -> FileAttr {
@@ -126,7 +129,7 @@ impl ElkFs {
         size: Option<u64>,
         opened: bool,
     ) -> Result<Attr> {
-        let c = cred(req);
+        let c = self.cred(req);
         let mut attr = None;
         if let Some(length) = size {
             self.files.flush(inode)?;
@@ -168,7 +171,7 @@ impl Filesystem for ElkFs {
 
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().lookup(ino(parent), name, &cred(req));
+        let r = self.files.master().lookup(ino(parent), name, &self.cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -226,7 +229,7 @@ impl Filesystem for ElkFs {
             node_type,
             (mode & 0o7777) as u16,
             (umask & 0o7777) as u16,
-            &cred(req),
+            &self.cred(req),
             rdev_to_mfs(rdev),
         );
         self.reply_entry(r, reply);
@@ -234,24 +237,29 @@ impl Filesystem for ElkFs {
 
     fn mkdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r =
-            self.files.master().mkdir(ino(parent), name, (mode & 0o7777) as u16, (umask & 0o7777) as u16, &cred(req));
+        let r = self.files.master().mkdir(
+            ino(parent),
+            name,
+            (mode & 0o7777) as u16,
+            (umask & 0o7777) as u16,
+            &self.cred(req),
+        );
         self.reply_entry(r, reply);
     }
 
     fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
-        reply_empty(self.files.master().unlink(ino(parent), name, &cred(req)), reply);
+        reply_empty(self.files.master().unlink(ino(parent), name, &self.cred(req)), reply);
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
-        reply_empty(self.files.master().rmdir(ino(parent), name, &cred(req)), reply);
+        reply_empty(self.files.master().rmdir(ino(parent), name, &self.cred(req)), reply);
     }
 
     fn symlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, target: &Path, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().symlink(ino(parent), name, target.as_os_str().as_bytes(), &cred(req));
+        let r = self.files.master().symlink(ino(parent), name, target.as_os_str().as_bytes(), &self.cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -271,13 +279,13 @@ impl Filesystem for ElkFs {
             // RENAME_NOREPLACE/EXCHANGE have no MooseFS 3.0 request.
             return reply.error(libc::EINVAL);
         }
-        let r = self.files.master().rename(ino(parent), name, ino(newparent), newname, &cred(req));
+        let r = self.files.master().rename(ino(parent), name, ino(newparent), newname, &self.cred(req));
         reply_empty(r, reply);
     }
 
     fn link(&mut self, req: &Request<'_>, i: u64, newparent: u64, newname: &OsStr, reply: ReplyEntry) {
         let newname = name_or_reply!(newname, reply);
-        let r = self.files.master().link(ino(i), ino(newparent), newname, &cred(req));
+        let r = self.files.master().link(ino(i), ino(newparent), newname, &self.cred(req));
         self.reply_entry(r, reply);
     }
 
@@ -287,7 +295,7 @@ impl Filesystem for ElkFs {
             libc::O_WRONLY => 2,
             _ => 3,
         };
-        match self.files.master().open(ino(i), &cred(req), mode) {
+        match self.files.master().open(ino(i), &self.cred(req), mode) {
             Ok(_) => {
                 self.files.master().acquire(ino(i));
                 self.files.forget(ino(i));
@@ -308,8 +316,13 @@ impl Filesystem for ElkFs {
         reply: ReplyCreate,
     ) {
         let name = name_or_reply!(name, reply);
-        let r =
-            self.files.master().create(ino(parent), name, (mode & 0o7777) as u16, (umask & 0o7777) as u16, &cred(req));
+        let r = self.files.master().create(
+            ino(parent),
+            name,
+            (mode & 0o7777) as u16,
+            (umask & 0o7777) as u16,
+            &self.cred(req),
+        );
         match r {
             Ok((inode, a)) => {
                 self.files.master().acquire(inode);
@@ -379,7 +392,7 @@ impl Filesystem for ElkFs {
     }
 
     fn opendir(&mut self, req: &Request<'_>, i: u64, _flags: i32, reply: ReplyOpen) {
-        match self.files.master().readdir(ino(i), &cred(req)) {
+        match self.files.master().readdir(ino(i), &self.cred(req)) {
             Ok(list) => {
                 let fh = self.next_fh;
                 self.next_fh += 1;
@@ -442,7 +455,7 @@ impl Filesystem for ElkFs {
     }
 
     fn access(&mut self, req: &Request<'_>, i: u64, mask: i32, reply: ReplyEmpty) {
-        reply_empty(self.files.master().access(ino(i), &cred(req), (mask & 7) as u16), reply);
+        reply_empty(self.files.master().access(ino(i), &self.cred(req), (mask & 7) as u16), reply);
     }
 }
 
