@@ -186,11 +186,13 @@ impl Files {
             let loc = match self.master.write_chunk(inode, index) {
                 Ok(loc) => loc,
                 Err(e) if retryable(&e) => {
+                    tracing::warn!("inode {inode} chunk {index}: {e}; retrying");
                     last = Some(e);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
+            tracing::debug!("inode {inode} chunk {index}: writing {:?} up to {end}", loc);
             match write_chain(&self.pool, &loc.servers, loc.chunk, loc.version, pieces) {
                 Ok(()) => return self.master.write_chunk_end(loc.chunk, inode, index, end.max(loc.length)),
                 Err(e) => {
@@ -282,6 +284,7 @@ impl Files {
                 }
                 Err(e) => return Err(e),
             };
+            tracing::debug!("inode {inode} chunk {index}: reading {want} at {in_chunk} from {loc:?}");
             let start = u64::from(index) * CHUNK + u64::from(in_chunk);
             let n = loc.length.saturating_sub(start).min(want as u64) as usize;
             let eof = start + (n as u64) >= loc.length;
@@ -365,24 +368,23 @@ impl Files {
     }
 }
 
-/// Errors worth another attempt: the master or chunkservers are busy or
-/// in transition. Permission or space errors are final.
+/// Errors worth another attempt. As mfsmount: the master's statuses are
+/// retried unless they cannot change (no such file, no permission, quota,
+/// read-only, too big); `NOSPACE` is retried because a master that has
+/// just started counts no space until its chunkservers report it.
 fn retryable(e: &Error) -> bool {
     use elkfs_proto::Status;
     match e.status() {
-        Some(s) => matches!(
+        Some(s) => !matches!(
             s,
-            Status::LOCKED
-                | Status::CHUNKBUSY
-                | Status::EAGAIN
-                | Status::CSNOTPRESENT
-                | Status::NOCHUNKSERVERS
-                | Status::CHUNKLOST
-                | Status::NOTDONE
-                | Status::DELAYED
-                | Status::WAITING
-                | Status::DISCONNECTED
-                | Status::CANTCONNECT
+            Status::ENOENT
+                | Status::EPERM
+                | Status::EACCES
+                | Status::NOCHUNK
+                | Status::INDEXTOOBIG
+                | Status::QUOTA
+                | Status::EROFS
+                | Status::EINVAL
         ),
         None => !matches!(e, Error::SessionLost(_)),
     }
@@ -391,4 +393,21 @@ fn retryable(e: &Error) -> bool {
 /// 100 ms, 200 ms, … up to 2 s between attempts.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100 * u64::from(attempt)).min(2000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elkfs_proto::Status;
+
+    #[test]
+    fn what_is_retried() {
+        let st = |status| Error::Status { op: "write chunk", status };
+        assert!(retryable(&st(Status::NOSPACE)), "a fresh master reports no space for a while");
+        assert!(retryable(&st(Status::LOCKED)));
+        assert!(retryable(&Error::Timeout { op: "read chunk" }));
+        assert!(!retryable(&st(Status::QUOTA)));
+        assert!(!retryable(&st(Status::ENOENT)));
+        assert!(!retryable(&Error::SessionLost("gone".into())));
+    }
 }
