@@ -54,6 +54,29 @@ enum Command {
     /// A whole cluster on this machine: master, metalogger, chunkservers
     /// and a mount on loopback, until Ctrl-C.
     Local(local::LocalArgs),
+    /// Mount the file system (FUSE), in the foreground, like mfsmount.
+    Mount {
+        /// Where to mount.
+        mountpoint: std::path::PathBuf,
+        /// The master's host name or address (or `-o mfsmaster=`).
+        #[arg(short = 'H', long = "host", default_value = "mfsmaster")]
+        host: String,
+        /// The master's client port (or `-o mfsport=`).
+        #[arg(short = 'P', long = "port", default_value_t = 9421)]
+        port: u16,
+        /// The exported folder to mount (or `-o mfssubfolder=`).
+        #[arg(short = 'S', long = "subfolder", default_value = "/")]
+        subfolder: String,
+        /// Options, comma separated: mfsmount names (mfsmaster, mfsport,
+        /// mfssubfolder, mfsattrcacheto, mfsentrycacheto, mfswritecachesize,
+        /// mfsgiveup) and FUSE mount options (ro, allow_other, auto_unmount…).
+        #[arg(short = 'o')]
+        options: Vec<String>,
+        /// Accepted for mfsmount compatibility: elkfs mount always stays in
+        /// the foreground.
+        #[arg(short = 'f', hide = true)]
+        foreground: bool,
+    },
     /// Measure elkfs against rivals on this machine.
     #[command(subcommand)]
     Bench(Bench),
@@ -87,6 +110,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin { host, port, json } => Ok(elkfs_master::admin_cli::run(&host, port, json)?),
         Command::Local(args) => local::run(&args),
+        Command::Mount { mountpoint, host, port, subfolder, options, foreground: _ } => {
+            let mut opts = elkfs_client::MountOptions::new(mountpoint, host, port, subfolder);
+            options.iter().try_for_each(|o| opts.apply(o))?;
+            Ok(elkfs_client::run(&opts)?)
+        }
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
         Command::Bench(Bench::Meta(args)) => elkfs_bench::run_meta_bench(&args).map(|_| ()),

@@ -31,7 +31,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 pub use moosefs::{ChunkInfo, ChunkserverKind, CsStatus, MasterKind, MasterPorts};
-pub use mount::Mount;
+pub use mount::{ClientKind, Mount};
 pub use netns::Netns;
 pub use proc::{require_root, require_tools, wait_until, Daemon};
 
@@ -74,6 +74,7 @@ pub struct ClusterBuilder {
     master_kind: MasterKind,
     kinds: Vec<ChunkserverKind>,
     mount: bool,
+    client: ClientKind,
     ports: MasterPorts,
     master_extra: Vec<(String, String)>,
     cs_extra: Vec<(String, String)>,
@@ -84,6 +85,12 @@ pub struct ClusterBuilder {
 }
 
 impl ClusterBuilder {
+    /// Which client mounts (default: the real `mfsmount`).
+    pub fn client(mut self, kind: ClientKind) -> Self {
+        self.client = kind;
+        self
+    }
+
     /// Which master to run (default: the real `mfsmaster`).
     pub fn master_kind(mut self, kind: MasterKind) -> Self {
         self.master_kind = kind;
@@ -171,7 +178,10 @@ impl ClusterBuilder {
             tools.push("mfschunkserver");
         }
         if self.mount {
-            tools.extend(["mfsmount", "fusermount3", "umount", "mfsfileinfo", "mfssetgoal"]);
+            tools.extend(["fusermount3", "umount", "mfsfileinfo", "mfssetgoal"]);
+            if self.client == ClientKind::Real {
+                tools.push("mfsmount");
+            }
         }
         require_tools(&tools);
         let base = self.temp_base.clone().unwrap_or_else(|| {
@@ -194,6 +204,7 @@ impl ClusterBuilder {
             ports: self.ports,
             chunkservers: Vec::new(),
             mount: None,
+            client: self.client,
             mount_options: self.mount_options,
             cs_extra: self.cs_extra,
             distinct_addresses: self.distinct_addresses,
@@ -336,6 +347,7 @@ pub struct Cluster {
     ports: MasterPorts,
     chunkservers: Vec<Chunkserver>,
     mount: Option<Mount>,
+    client: ClientKind,
     mount_options: Vec<String>,
     cs_extra: Vec<(String, String)>,
     distinct_addresses: bool,
@@ -350,6 +362,7 @@ impl Cluster {
             master_kind: MasterKind::Real,
             kinds: Vec::new(),
             mount: false,
+            client: ClientKind::Real,
             ports: MasterPorts::default(),
             master_extra: Vec::new(),
             cs_extra: Vec::new(),
@@ -503,7 +516,8 @@ impl Cluster {
     fn mount_now(&mut self) {
         let mnt = self.dir().join("mnt");
         let log = self.dir().join("mount.log");
-        let m = Mount::start(
+        let m = Mount::start_client(
+            self.client,
             &self.netns.path(),
             &self.addr().to_string(),
             self.ports.client,

@@ -1,7 +1,7 @@
-//! The `mfsmount` guard: a FUSE mount of the cluster started in the
-//! cluster's namespace with `nsenter --net` only, so the mount is visible to
-//! the test process. Drop unmounts (bounded: `fusermount3 -u`, then
-//! `umount -l`) and stops the client.
+//! The mount guard: a FUSE mount of the cluster (the real `mfsmount` or
+//! `elkfs mount`) started in the cluster's namespace with `nsenter --net`
+//! only, so the mount is visible to the test process. Drop unmounts
+//! (bounded: `fusermount3 -u`, then `umount -l`) and stops the client.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -10,10 +10,21 @@ use std::time::Duration;
 
 use crate::proc::{tool_path, wait_until, Daemon, Spec};
 
-/// A mounted MooseFS client.
+/// Which client mounts the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientKind {
+    /// MooseFS 3.0's `mfsmount -f`.
+    #[default]
+    Real,
+    /// `elkfs mount` (always in the foreground).
+    Elkfs,
+}
+
+/// A mounted client.
 pub struct Mount {
     mountpoint: PathBuf,
     daemon: Daemon,
+    client: ClientKind,
 }
 
 impl Mount {
@@ -22,31 +33,45 @@ impl Mount {
     /// `auto_unmount` makes the kernel mount go away even when mfsmount is
     /// SIGKILLed (test process killed), through a fusermount3 helper.
     pub fn start(netns: &Path, master: &str, port: u16, mountpoint: &Path, options: &[String], log: &Path) -> Mount {
+        Mount::start_client(ClientKind::Real, netns, master, port, mountpoint, options, log)
+    }
+
+    /// [`Mount::start`] with the client to run.
+    pub fn start_client(
+        client: ClientKind,
+        netns: &Path,
+        master: &str,
+        port: u16,
+        mountpoint: &Path,
+        options: &[String],
+        log: &Path,
+    ) -> Mount {
         std::fs::create_dir_all(mountpoint).unwrap_or_else(|e| panic!("mkdir {}: {e}", mountpoint.display()));
         let mut opts = format!("mfsmaster={master},mfsport={port},auto_unmount");
         for o in options {
             opts.push(',');
             opts.push_str(o);
         }
-        let spec = Spec {
-            name: "mount".into(),
-            program: tool_path("mfsmount"),
-            args: vec!["-f".into(), "-o".into(), opts.into(), mountpoint.into()],
-            log: log.to_path_buf(),
-            netns: netns.to_path_buf(),
+        let (program, args) = match client {
+            ClientKind::Real => (tool_path("mfsmount"), vec!["-f".into(), "-o".into(), opts.into(), mountpoint.into()]),
+            ClientKind::Elkfs => {
+                (crate::elkfs_binary(), vec!["mount".into(), "-o".into(), opts.into(), mountpoint.into()])
+            }
         };
-        let mut m = Mount { mountpoint: mountpoint.to_path_buf(), daemon: Daemon::spawn(spec) };
+        let spec = Spec { name: "mount".into(), program, args, log: log.to_path_buf(), netns: netns.to_path_buf() };
+        let mut m = Mount { mountpoint: mountpoint.to_path_buf(), daemon: Daemon::spawn(spec), client };
         m.wait_ready(Duration::from_secs(30));
         m
     }
 
     fn wait_ready(&mut self, limit: Duration) {
-        let what = format!("mfsmount on {}", self.mountpoint.display());
+        let what = format!("{:?} mount on {}", self.client, self.mountpoint.display());
         let mnt = self.mountpoint.clone();
+        let client = self.client;
         wait_until(&what, limit, || {
             if !self.daemon.is_running() {
                 panic!(
-                    "mfsmount exited ({:?}) before mounting; its log:\n{}",
+                    "the client exited ({:?}) before mounting; its log:\n{}",
                     self.daemon.exit_status(),
                     crate::proc::tail(self.daemon.log(), 40)
                 );
@@ -54,8 +79,10 @@ impl Mount {
             if !is_mounted(&mnt) {
                 return Err("not in /proc/self/mountinfo".into());
             }
-            // The master info file exists only once the session is up.
-            stat_bounded(&mnt.join(".masterinfo"), Duration::from_secs(5)).map(|_| ())
+            // mfsmount's master info file exists only once the session is
+            // up; elkfs mount registers before it mounts.
+            let probe = if client == ClientKind::Real { mnt.join(".masterinfo") } else { mnt.clone() };
+            stat_bounded(&probe, Duration::from_secs(5)).map(|_| ())
         });
     }
 
@@ -64,7 +91,7 @@ impl Mount {
         &self.mountpoint
     }
 
-    /// The mfsmount process.
+    /// The client process.
     pub fn daemon(&mut self) -> &mut Daemon {
         &mut self.daemon
     }

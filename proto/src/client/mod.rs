@@ -7,7 +7,7 @@
 //! the five-byte error form `msgid status:8` ([`MaToCl::Status`]).
 //!
 //! Attribute records travel as opaque [`AttrBytes`]: the master builds them
-//! and this crate only carries them. Layouts follow what a 3.0.117 client
+//! and this crate only carries them; clients read them with [`Attr::decode`]. Layouts follow what a 3.0.117 client
 //! sends and accepts; older request forms are taken where the only
 //! difference is the single-gid credential (see [`Cred`]).
 
@@ -18,7 +18,10 @@ mod types;
 
 pub use reply::{DirForm, MaToCl, MetaSession, Session};
 pub use request::{ClToMa, Resume, SclassSet};
-pub use types::{AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, FirstChunk, Sclass, ATTR_LEN};
+pub use types::{
+    Attr, AttrBytes, ChunkLoc, Cred, CsLoc, DirEntries, DirStats, FirstChunk, Sclass, ATTR_LEN, MATTR_NOACACHE,
+    MATTR_NOECACHE, TYPE_BLOCKDEV, TYPE_CHARDEV, TYPE_DIRECTORY, TYPE_FIFO, TYPE_FILE, TYPE_SOCKET, TYPE_SYMLINK,
+};
 
 /// Every registration starts with this blob; the 3.0.117 master accepts no
 /// other (the two older blobs meant "no ACL support" and are refused).

@@ -10,6 +10,74 @@ pub const ATTR_LEN: usize = 36;
 /// An attribute record as it travels; built by the master, opaque here.
 pub type AttrBytes = [u8; ATTR_LEN];
 
+/// Node types as attribute records and `MKNOD` carry them (`TYPE_*`).
+pub const TYPE_FILE: u8 = 1;
+pub const TYPE_DIRECTORY: u8 = 2;
+pub const TYPE_SYMLINK: u8 = 3;
+pub const TYPE_FIFO: u8 = 4;
+pub const TYPE_BLOCKDEV: u8 = 5;
+pub const TYPE_CHARDEV: u8 = 6;
+pub const TYPE_SOCKET: u8 = 7;
+
+/// `MATTR_*` flag: the client must not cache these attributes.
+pub const MATTR_NOACACHE: u8 = 0x01;
+/// `MATTR_*` flag: the client must not cache the name → inode entry.
+pub const MATTR_NOECACHE: u8 = 0x02;
+
+/// An attribute record read into fields, for clients (the master builds
+/// the bytes itself). The 8-byte size field means different things per
+/// type, so it is split here once rather than by every caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub flags: u8,
+    /// `TYPE_*`; trash and sustained nodes already arrive as files.
+    pub node_type: u8,
+    /// Permission bits, `mode & 07777`.
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: u32,
+    pub mtime: u32,
+    pub ctime: u32,
+    pub nlink: u32,
+    /// File length, symlink target length, or the directory's encoded size
+    /// (shown by `ls`, meaningless as a length); 0 for the other types.
+    pub length: u64,
+    /// `major:16 minor:16` of a block or character device, 0 otherwise.
+    pub rdev: u32,
+    pub winattr: u8,
+}
+
+impl Attr {
+    /// Fields of a 36-byte record. Every byte pattern decodes: an unknown
+    /// type number is kept as it is and left to the caller to refuse.
+    pub fn decode(bytes: &AttrBytes) -> Attr {
+        let u32_at = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let type_mode = u16::from_be_bytes([bytes[1], bytes[2]]);
+        let node_type = (type_mode >> 12) as u8;
+        let (hi, lo) = (u32_at(27), u32_at(31));
+        let (length, rdev) = match node_type {
+            TYPE_BLOCKDEV | TYPE_CHARDEV => (0, hi),
+            TYPE_FIFO | TYPE_SOCKET => (0, 0),
+            _ => ((u64::from(hi) << 32) | u64::from(lo), 0),
+        };
+        Attr {
+            flags: bytes[0],
+            node_type,
+            mode: type_mode & 0o7777,
+            uid: u32_at(3),
+            gid: u32_at(7),
+            atime: u32_at(11),
+            mtime: u32_at(15),
+            ctime: u32_at(19),
+            nlink: u32_at(23),
+            length,
+            rdev,
+            winattr: bytes[35],
+        }
+    }
+}
+
 /// Who asks: `uid:32 gcnt:32 gcnt*[gid:32]`.
 ///
 /// The master also takes the pre-2.0 form `uid:32 gid:32` and tells the two
@@ -264,6 +332,44 @@ impl DirEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attr_fields_by_type() {
+        let mut rec: AttrBytes = [0; ATTR_LEN];
+        rec[0] = MATTR_NOACACHE;
+        rec[1..3].copy_from_slice(&((u16::from(TYPE_FILE) << 12) | 0o4755).to_be_bytes());
+        rec[3..7].copy_from_slice(&1000u32.to_be_bytes());
+        rec[7..11].copy_from_slice(&100u32.to_be_bytes());
+        rec[11..15].copy_from_slice(&1u32.to_be_bytes());
+        rec[15..19].copy_from_slice(&2u32.to_be_bytes());
+        rec[19..23].copy_from_slice(&3u32.to_be_bytes());
+        rec[23..27].copy_from_slice(&4u32.to_be_bytes());
+        rec[27..35].copy_from_slice(&0x1_0000_0001u64.to_be_bytes());
+        rec[35] = 9;
+        let a = Attr::decode(&rec);
+        assert_eq!(
+            a,
+            Attr {
+                flags: MATTR_NOACACHE,
+                node_type: TYPE_FILE,
+                mode: 0o4755,
+                uid: 1000,
+                gid: 100,
+                atime: 1,
+                mtime: 2,
+                ctime: 3,
+                nlink: 4,
+                length: 0x1_0000_0001,
+                rdev: 0,
+                winattr: 9,
+            }
+        );
+        // A character device keeps `major:16 minor:16` in the high word.
+        rec[1..3].copy_from_slice(&((u16::from(TYPE_CHARDEV) << 12) | 0o600).to_be_bytes());
+        rec[27..35].copy_from_slice(&[0, 5, 0, 1, 0, 0, 0, 0]);
+        let dev = Attr::decode(&rec);
+        assert_eq!((dev.node_type, dev.mode, dev.rdev, dev.length), (TYPE_CHARDEV, 0o600, 0x0005_0001, 0));
+    }
 
     #[test]
     fn cred_forms_told_apart_by_length() {

@@ -1,0 +1,83 @@
+//! Connections to chunkservers, kept after a clean operation for the next
+//! one: a new TCP connection per 64 KiB read would cost more than the read.
+//!
+//! A connection goes back only after an operation that ended cleanly (every
+//! reply consumed), so the next user starts on a quiet socket. Idle ones
+//! are dropped after `IDLE_MAX`: the chunkserver closes them after 5 s.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use elkfs_proto::frame::DATA_MAX_PAYLOAD;
+use elkfs_proto::{Addr, Header, HEADER_LEN};
+
+use crate::error::{Error, Result};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Nothing received for this long ends an operation (the chunkserver sends
+/// a NOP each second while its disk is busy).
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_MAX: Duration = Duration::from_secs(3);
+/// Idle connections kept per chunkserver.
+const PER_SERVER_MAX: usize = 8;
+
+/// A connection to one chunkserver.
+pub struct Conn {
+    pub addr: Addr,
+    stream: TcpStream,
+}
+
+impl Conn {
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream.write_all(bytes).map_err(|e| Error::io(format!("send to chunkserver {}", self.addr), e))
+    }
+
+    /// Reads the next header, refusing payloads over the data-port limit.
+    pub fn recv_header(&mut self) -> Result<Header> {
+        let mut head = [0u8; HEADER_LEN];
+        self.recv_exact(&mut head)?;
+        Header::parse_limited(&head, DATA_MAX_PAYLOAD).map_err(|e| Error::proto(self.addr, e))
+    }
+
+    pub fn recv_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.stream.read_exact(buf).map_err(|e| Error::io(format!("receive from chunkserver {}", self.addr), e))
+    }
+}
+
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<HashMap<Addr, Vec<(Conn, Instant)>>>,
+}
+
+impl Pool {
+    pub fn get(&self, addr: Addr) -> Result<Conn> {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(list) = idle.get_mut(&addr) {
+                while let Some((conn, since)) = list.pop() {
+                    if since.elapsed() < IDLE_MAX {
+                        return Ok(conn);
+                    }
+                }
+            }
+        }
+        let stream = TcpStream::connect_timeout(&addr.socket().into(), CONNECT_TIMEOUT)
+            .map_err(|e| Error::io(format!("connect to chunkserver {addr}"), e))?;
+        stream.set_nodelay(true).map_err(|e| Error::io(format!("nodelay {addr}"), e))?;
+        stream.set_read_timeout(Some(RECV_TIMEOUT)).map_err(|e| Error::io(format!("timeout {addr}"), e))?;
+        Ok(Conn { addr, stream })
+    }
+
+    /// Takes back a connection whose operation ended cleanly.
+    pub fn put(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(conn.addr).or_default();
+        list.retain(|(_, since)| since.elapsed() < IDLE_MAX);
+        if list.len() < PER_SERVER_MAX {
+            list.push((conn, Instant::now()));
+        }
+    }
+}

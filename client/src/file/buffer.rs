@@ -1,0 +1,131 @@
+//! The write-back buffer of one open file: writes kept in arrival order,
+//! a write that continues the previous one appended to it, so sequential
+//! small writes leave whole 64 KiB blocks for the chunkservers.
+//!
+//! Invariant: applying the extents in order gives the file the caller
+//! wrote; later extents may overlap earlier ones and win.
+
+/// Extents of one file, in the order they were written.
+#[derive(Debug, Default)]
+pub struct WriteBuffer {
+    extents: Vec<(u64, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl WriteBuffer {
+    pub fn add(&mut self, offset: u64, data: &[u8]) {
+        self.bytes += data.len();
+        if let Some((start, buf)) = self.extents.last_mut() {
+            if *start + buf.len() as u64 == offset {
+                buf.extend_from_slice(data);
+                return;
+            }
+        }
+        self.extents.push((offset, data.to_vec()));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.extents.is_empty()
+    }
+
+    /// The end of the furthest extent: the file is at least this long.
+    pub fn end(&self) -> u64 {
+        self.extents.iter().map(|(s, b)| s + b.len() as u64).max().unwrap_or(0)
+    }
+
+    /// Drops what lies at or past `length` (a truncate while buffered).
+    pub fn truncate(&mut self, length: u64) {
+        for (start, buf) in &mut self.extents {
+            if *start >= length {
+                buf.clear();
+            } else if *start + buf.len() as u64 > length {
+                buf.truncate((length - *start) as usize);
+            }
+        }
+        self.extents.retain(|(_, b)| !b.is_empty());
+        self.bytes = self.extents.iter().map(|(_, b)| b.len()).sum();
+    }
+
+    pub fn take(&mut self) -> Vec<(u64, Vec<u8>)> {
+        self.bytes = 0;
+        std::mem::take(&mut self.extents)
+    }
+
+    /// Lays buffered bytes over `buf`, which holds the file from `offset`:
+    /// a read sees this mount's own writes before they are flushed.
+    pub fn overlay(&self, offset: u64, buf: &mut [u8]) {
+        let end = offset + buf.len() as u64;
+        for (start, data) in &self.extents {
+            let dend = start + data.len() as u64;
+            if dend <= offset || *start >= end {
+                continue;
+            }
+            let from = offset.max(*start);
+            let to = end.min(dend);
+            buf[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
+        }
+    }
+}
+
+/// Pieces of one chunk: `(offset in chunk, bytes)`, in write order.
+pub type ChunkPieces<'a> = Vec<(u32, &'a [u8])>;
+
+/// Groups extents into runs of pieces per chunk, keeping write order:
+/// `(chunk index, pieces)`.
+pub fn by_chunk(extents: &[(u64, Vec<u8>)]) -> Vec<(u32, ChunkPieces<'_>)> {
+    let mut out: Vec<(u32, ChunkPieces<'_>)> = Vec::new();
+    for (start, data) in extents {
+        let mut at = *start;
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let index = (at >> 26) as u32;
+            let in_chunk = (at & (crate::data::CHUNK - 1)) as u32;
+            let n = ((crate::data::CHUNK - u64::from(in_chunk)) as usize).min(rest.len());
+            match out.last_mut() {
+                Some((i, pieces)) if *i == index => pieces.push((in_chunk, &rest[..n])),
+                _ => out.push((index, vec![(in_chunk, &rest[..n])])),
+            }
+            at += n as u64;
+            rest = &rest[n..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_writes_coalesce_and_overlay_wins() {
+        let mut b = WriteBuffer::default();
+        b.add(0, &[1; 4096]);
+        b.add(4096, &[2; 4096]);
+        b.add(100, &[3; 10]);
+        assert_eq!(b.bytes(), 8202);
+        assert_eq!(b.end(), 8192);
+        let mut view = vec![0u8; 8192];
+        b.overlay(0, &mut view);
+        assert_eq!((view[99], view[100], view[109], view[110], view[5000]), (1, 3, 3, 1, 2));
+        b.truncate(4000);
+        assert_eq!(b.end(), 4000);
+        let ext = b.take();
+        assert_eq!(ext.len(), 2);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn extents_split_at_chunk_boundaries() {
+        let chunk = crate::data::CHUNK;
+        let ext = vec![(chunk - 10, vec![9u8; 30])];
+        let groups = by_chunk(&ext);
+        let shape: Vec<(u32, Vec<(u32, usize)>)> =
+            groups.iter().map(|(i, p)| (*i, p.iter().map(|(o, d)| (*o, d.len())).collect())).collect();
+        assert_eq!(shape, vec![(0, vec![((chunk - 10) as u32, 10)]), (1, vec![(0, 20)])]);
+    }
+}
