@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use elkfs_harness::{Cluster, MasterKind, Mount};
+use elkfs_harness::{ClientKind, Cluster, MasterKind};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -102,18 +102,6 @@ fn worker(dir: PathBuf, seed: u64, stop: Arc<AtomicBool>, progress: Arc<AtomicUs
     m
 }
 
-/// Another mfsmount of the same file system (`DIR/mnt2`).
-fn second_mount(c: &Cluster) -> Mount {
-    Mount::start(
-        &c.netns().path(),
-        &c.addr().to_string(),
-        c.ports().client,
-        &c.dir().join("mnt2"),
-        &[],
-        &c.dir().join("mount2.log"),
-    )
-}
-
 fn verify(dir: &Path, m: &Model) {
     let mut seen = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("list {}: {e}", dir.display())) {
@@ -150,7 +138,7 @@ fn acknowledged_metadata_survives_master_sigkill() {
     println!("master crash test seed {seed} (replay with ELKFS_SEED={seed})");
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
-    let second = second_mount(&c);
+    let second = c.extra_mount(ClientKind::Real, "mnt2", &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::new();
@@ -260,7 +248,7 @@ fn run_dd(args: &[String], limit: Duration) -> (Duration, bool) {
 #[test]
 fn a_chunk_locked_by_a_writer_lost_with_the_master_is_writable_at_once() {
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
-    let other = second_mount(&c);
+    let other = c.extra_mount(ClientKind::Real, "mnt2", &[]);
     let source = c.dir().join("source");
     elkfs_harness::data::write_pattern_file(&source, 300 << 20, 6);
     let target = c.path("big");

@@ -2,32 +2,12 @@
 //! through the real mfsmount and a second elkfs mount, on the real master
 //! with real chunkservers and on the elkfs master with elkfs chunkservers.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use elkfs_harness::data::{sha256_file, write_pattern_file};
-use elkfs_harness::{ClientKind, Cluster, MasterKind, Mount};
+use elkfs_harness::data::{assert_sha256, write_pattern_file};
+use elkfs_harness::{ClientKind, Cluster, MasterKind};
 
 const MIB: u64 = 1 << 20;
-
-/// A second mount of the cluster with `elkfs mount`.
-fn elkfs_mount(c: &Cluster, name: &str, options: &[String]) -> Mount {
-    Mount::start_client(
-        ClientKind::Elkfs,
-        &c.netns().path(),
-        &c.addr().to_string(),
-        c.ports().client,
-        &c.dir().join(name),
-        options,
-        &c.dir().join(format!("{name}.log")),
-    )
-}
-
-fn check(path: &Path, len: u64, sha: &str) {
-    let (got_len, got_sha) = sha256_file(path);
-    assert_eq!(got_len, len, "{} length", path.display());
-    assert_eq!(got_sha, sha, "{} content", path.display());
-}
 
 fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     // The real mfsmount sets goals (mfssetgoal needs its .masterinfo) and
@@ -41,7 +21,7 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     // Registered is not enough: the real master refuses writes (ENOSPC)
     // until the chunkservers reported their space.
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
-    let writer = elkfs_mount(&c, "w", &[]);
+    let writer = c.extra_mount(ClientKind::Elkfs, "w", &[]);
     let sizes = [0, 1, 65_535, 65_536, 65_537, 64 * MIB - 1, 64 * MIB + 1, 300 * MIB];
     let mut written = Vec::new();
     for goal in 1..=3u8 {
@@ -57,11 +37,11 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         }
     }
     c.drop_caches();
-    let reader = elkfs_mount(&c, "r", &[]);
+    let reader = c.extra_mount(ClientKind::Elkfs, "r", &[]);
     for (rel, len, sha) in &written {
-        check(&c.path(rel), *len, sha);
+        assert_sha256(&c.path(rel), *len, sha);
         let t = Instant::now();
-        check(&reader.path().join(rel), *len, sha);
+        assert_sha256(&reader.path().join(rel), *len, sha);
         eprintln!("read {rel} in {:?}", t.elapsed());
     }
     let g3 = c.path("g3/f67108865");
@@ -84,8 +64,8 @@ fn two_mounts_see_each_others_completed_writes() {
     // Registered is not enough: the real master refuses writes (ENOSPC)
     // until the chunkservers reported their space.
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
-    let a = elkfs_mount(&c, "a", &[]);
-    let b = elkfs_mount(&c, "b", &[]);
+    let a = c.extra_mount(ClientKind::Elkfs, "a", &[]);
+    let b = c.extra_mount(ClientKind::Elkfs, "b", &[]);
     let (fa, fb) = (a.path().join("shared"), b.path().join("shared"));
     std::fs::write(&fa, b"from a").unwrap();
     assert_eq!(std::fs::read(&fb).unwrap(), b"from a");
@@ -96,8 +76,8 @@ fn two_mounts_see_each_others_completed_writes() {
     });
     let sha_b = write_pattern_file(&b.path().join("two"), 3 * MIB + 7, 2);
     let sha_a = ta.join().unwrap();
-    check(&b.path().join("one"), 5 * MIB + 3, &sha_a);
-    check(&a.path().join("two"), 3 * MIB + 7, &sha_b);
+    assert_sha256(&b.path().join("one"), 5 * MIB + 3, &sha_a);
+    assert_sha256(&a.path().join("two"), 3 * MIB + 7, &sha_b);
     // A rewrite through b is what a reads after b closed it.
     std::fs::write(&fb, b"from b, longer").unwrap();
     assert_eq!(std::fs::read(&fa).unwrap(), b"from b, longer");

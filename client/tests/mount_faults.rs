@@ -2,32 +2,14 @@
 //! read and of a write at goal 2, the master restarted under load, and the
 //! end of the mount on SIGTERM and when the master is gone for good.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use elkfs_harness::data::{pattern_sha256, sha256_file, write_pattern_file};
+use elkfs_harness::data::{assert_sha256, pattern_sha256, sha256_file, write_pattern_file};
 use elkfs_harness::mount::is_mounted;
-use elkfs_harness::{ClientKind, Cluster, MasterKind, Mount};
+use elkfs_harness::{ClientKind, Cluster, MasterKind};
 
 const MIB: u64 = 1 << 20;
-
-fn elkfs_mount(c: &Cluster, name: &str, options: &[String]) -> Mount {
-    Mount::start_client(
-        ClientKind::Elkfs,
-        &c.netns().path(),
-        &c.addr().to_string(),
-        c.ports().client,
-        &c.dir().join(name),
-        options,
-        &c.dir().join(format!("{name}.log")),
-    )
-}
-
-fn check(path: &Path, len: u64, sha: &str) {
-    let (got_len, got_sha) = sha256_file(path);
-    assert_eq!((got_len, got_sha.as_str()), (len, sha), "{}", path.display());
-}
 
 fn chunkserver_killed(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let mut c = Cluster::builder()
@@ -41,7 +23,7 @@ fn chunkserver_killed(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     std::fs::create_dir(c.path("g2")).unwrap();
     c.mfs_setgoal(&c.path("g2"), 2);
-    let m = elkfs_mount(&c, "e", &[]);
+    let m = c.extra_mount(ClientKind::Elkfs, "e", &[]);
     let len = 200 * MIB;
     // Read: the file has two copies of every chunk; one server dies mid-read.
     let sha = write_pattern_file(&m.path().join("g2/read"), len, 7);
@@ -66,8 +48,8 @@ fn chunkserver_killed(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let sha = writer.join().unwrap();
     assert_eq!(sha, pattern_sha256(len, 8));
     c.drop_caches();
-    check(&m.path().join("g2/write"), len, &sha);
-    check(&c.path("g2/write"), len, &sha);
+    assert_sha256(&m.path().join("g2/write"), len, &sha);
+    assert_sha256(&c.path("g2/write"), len, &sha);
 }
 
 #[test]
@@ -85,7 +67,7 @@ fn master_restart(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     // Registered is not enough: the real master refuses writes (ENOSPC)
     // until the chunkservers reported their space.
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
-    let m = elkfs_mount(&c, "e", &[]);
+    let m = c.extra_mount(ClientKind::Elkfs, "e", &[]);
     let len = 150 * MIB;
     let src = c.dir().join("source");
     let sha = write_pattern_file(&src, len, 9);
@@ -101,7 +83,7 @@ fn master_restart(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     c.restart_master();
     assert!(dd.wait().unwrap().success(), "dd through the mount while the master restarted");
     c.drop_caches();
-    check(&m.path().join("busy"), len, &sha);
+    assert_sha256(&m.path().join("busy"), len, &sha);
     std::fs::write(m.path().join("after"), b"resumed").unwrap();
     assert_eq!(std::fs::read(m.path().join("after")).unwrap(), b"resumed");
 }
@@ -122,14 +104,14 @@ fn unmounts_on_sigterm_and_when_the_master_is_gone() {
     // Registered is not enough: the real master refuses writes (ENOSPC)
     // until the chunkservers reported their space.
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
-    let mut m = elkfs_mount(&c, "term", &[]);
+    let mut m = c.extra_mount(ClientKind::Elkfs, "term", &[]);
     std::fs::write(m.path().join("x"), b"x").unwrap();
     m.daemon().signal(libc::SIGTERM);
     m.daemon().wait_exit(Duration::from_secs(20));
     assert!(!is_mounted(m.path()), "unmounted after SIGTERM");
     assert!(m.daemon().exit_status().is_some_and(|s| s.success()), "clean exit after SIGTERM");
 
-    let mut m = elkfs_mount(&c, "gone", &["mfsgiveup=2".to_string()]);
+    let mut m = c.extra_mount(ClientKind::Elkfs, "gone", &["mfsgiveup=2".to_string()]);
     c.master().stop();
     m.daemon().wait_exit(Duration::from_secs(30));
     assert!(!is_mounted(m.path()), "unmounted once the master is gone");

@@ -113,6 +113,12 @@ pub fn drop_caches() {
     std::fs::write("/proc/sys/vm/drop_caches", "3").expect("write /proc/sys/vm/drop_caches (needs root)");
 }
 
+/// Asserts that the file at `path` has `len` bytes with sha256 `sha`.
+pub fn assert_sha256(path: &Path, len: u64, sha: &str) {
+    let (got_len, got_sha) = sha256_file(path);
+    assert_eq!((got_len, got_sha.as_str()), (len, sha), "{} read back wrong", path.display());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -528,6 +528,20 @@ impl Cluster {
         self.mount = Some(m);
     }
 
+    /// Another mount of the file system with `client`, at `DIR/name` (log
+    /// `DIR/name.log`), unmounted when dropped.
+    pub fn extra_mount(&self, client: ClientKind, name: &str, options: &[String]) -> Mount {
+        Mount::start_client(
+            client,
+            &self.netns.path(),
+            &self.addr().to_string(),
+            self.ports.client,
+            &self.dir().join(name),
+            options,
+            &self.dir().join(format!("{name}.log")),
+        )
+    }
+
     pub fn has_mount(&self) -> bool {
         self.mount.is_some()
     }
