@@ -107,3 +107,20 @@ fn fio_memory(plan: &Plan) -> (Option<hugepages::HugePages>, fio::Memory) {
         }
     }
 }
+
+/// Runs `f`, turning a harness panic (the harness fails loudly by
+/// panicking, after cleaning up what it started) into an error, so a bench
+/// reports a broken cluster instead of aborting.
+pub(crate) fn harnessed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.with_context(|| what.to_string()),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow::anyhow!("{what}: {message}"))
+        }
+    }
+}

@@ -23,10 +23,11 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddrV4;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::harnessed;
 use elkfs_engine::BLOCKS_PER_CHUNK;
 use elkfs_harness::{ChunkserverKind, Cluster};
 
@@ -317,22 +318,6 @@ fn preflight() -> Result<()> {
         tracing::info!("elkfs chunkservers run {}", elkfs.display());
         Ok(())
     })
-}
-
-/// Runs `f`, turning a harness panic (the harness fails loudly by
-/// panicking, after cleaning up what it started) into an error.
-fn harnessed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result.with_context(|| what.to_string()),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(anyhow!("{what}: {message}"))
-        }
-    }
 }
 
 /// One cluster of `kind`, every job on it; with `engine`, the engine's

@@ -24,11 +24,12 @@ pub mod rss;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::harnessed;
 use elkfs_harness::{Cluster, MasterKind};
 
 use crate::stats::{ratio, Latency};
@@ -287,22 +288,6 @@ fn preflight() -> Result<()> {
     })
 }
 
-/// Runs `f`, turning a harness panic (it fails loudly by panicking, after
-/// cleaning up what it started) into an error.
-fn harnessed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result.with_context(|| what.to_string()),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(anyhow!("{what}: {message}"))
-        }
-    }
-}
-
 /// One master's cluster: direct phases, mount phases, memory.
 fn one_master(plan: &MetaPlan, master: Master) -> Result<MasterResults> {
     let mut c = master.cluster(plan);
@@ -398,6 +383,6 @@ mod tests {
         assert_eq!(rate.ops, 2);
         assert!((rate.seconds - 1.0).abs() < 1e-9);
         assert!((rate.ops_s() - 2.0).abs() < 1e-9);
-        assert!(Rate::combine(vec![Err(anyhow!("boom"))]).is_err());
+        assert!(Rate::combine(vec![Err(anyhow::anyhow!("boom"))]).is_err());
     }
 }
