@@ -458,11 +458,9 @@ fn config_value(cfg: &Path, key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} not in {}", cfg.display()))
 }
 
-/// Writes a file until it fails; asserts the failure is ENOSPC and returns
-/// what was done and how long it took.
-fn write_until_enospc(path: &Path, seed: u64, what: &str) -> (Written, Duration) {
-    let t = Instant::now();
-    let (_, result) = spawn_writer(path.to_path_buf(), 1024 * MIB, seed, 8 * MIB);
+/// Waits for a writer started by `spawn_writer` to fail; asserts the
+/// failure is ENOSPC and returns what was done and how long it took.
+fn until_enospc(result: mpsc::Receiver<Written>, t: Instant, what: &str) -> (Written, Duration) {
     let w = result.recv_timeout(Duration::from_secs(100)).expect("the writer neither finished nor failed in 100 s");
     let (call, err) = w.error.as_ref().unwrap_or_else(|| panic!("{what}: 1 GiB fitted: {w:?}"));
     eprintln!("{what}: writer stopped after {}: {call}: {err}; {w:?}", secs(t.elapsed()));
@@ -474,9 +472,25 @@ fn write_until_enospc(path: &Path, seed: u64, what: &str) -> (Written, Duration)
     (w, t.elapsed())
 }
 
+/// Takes all but `keep` bytes of what is free on the file system holding
+/// `dir` with a preallocated file there.
+fn hog_space(dir: &Path, keep: u64) {
+    let len = avail_bytes(dir).saturating_sub(keep);
+    let f = File::create(dir.join("hog")).expect("create the hog file");
+    // SAFETY: fallocate on a file descriptor we own, mode 0 (allocate).
+    let rc = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&f), 0, 0, len as libc::off_t) };
+    assert_eq!(rc, 0, "fallocate {} MiB: {}", len / MIB, std::io::Error::last_os_error());
+}
+
 /// The only chunkserver has 128 MiB usable on a 400 MiB loop-mounted ext4
 /// (HDD_LEAVE_SPACE_DEFAULT keeps the rest). The mount gives up after 8
 /// tries instead of 30 (`mfsioretries=8`), else a failure takes minutes.
+///
+/// The master creates a chunk only where more than a chunk's worth is free,
+/// so a lone writer meets a full disk at the master, not at the chunkserver
+/// (unless a space report is late: that made this test flaky). To make the
+/// chunkserver itself run out, another file takes the space once the first
+/// chunk is being written, as a neighbour on a shared disk would.
 #[test]
 fn a_full_chunkserver_gives_the_writer_enospc_and_keeps_synced_data() {
     let t0 = Instant::now();
@@ -506,14 +520,22 @@ fn a_full_chunkserver_gives_the_writer_enospc_and_keeps_synced_data() {
 
     // 1: the chunk being written runs out of space on the chunkserver.
     let fill = c.path("fill");
-    let (w, fill_time) = write_until_enospc(&fill, 41, "first file");
-    assert!(w.synced >= 64 * MIB && w.synced <= usable, "synced {} MiB", w.synced / MIB);
+    let t = Instant::now();
+    let (progress, result) = spawn_writer(fill.clone(), 1024 * MIB, 41, 8 * MIB);
+    wait_until("the first 8 MiB synced", Duration::from_secs(30), || match progress.load(Ordering::SeqCst) {
+        n if n >= 8 * MIB => Ok(()),
+        n => Err(format!("{n} bytes synced")),
+    });
+    hog_space(&folder, leave + 16 * MIB);
+    let (w, fill_time) = until_enospc(result, t, "first file");
+    assert!(w.synced >= 8 * MIB && w.synced < 64 * MIB, "synced {} MiB", w.synced / MIB);
     let cs_nospace = log_lines(&cs_log, "no space left").len();
     assert!(cs_nospace > 0, "the chunkserver refused the writes for lack of space");
     let client_nospace = log_lines(&mount_log, "write error: No space left").len();
 
     // 2: a new file needs a new chunk, which the master no longer creates.
-    let (w2, more_time) = write_until_enospc(&c.path("more"), 42, "second file");
+    let (_, result) = spawn_writer(c.path("more"), 1024 * MIB, 42, 8 * MIB);
+    let (w2, more_time) = until_enospc(result, Instant::now(), "second file");
     assert_eq!(w2.synced, 0, "nothing of the second file was synced");
     let master_said = log_lines(&mount_log, "fs_writechunk returned status");
     assert!(!master_said.is_empty(), "the master refused to create the chunk (mount log)");
