@@ -147,7 +147,8 @@ pub fn run(opts: &MountOptions) -> Result<()> {
         master.clone(),
         FilesConfig { buffer_max: opts.write_buffer, readahead: opts.readahead, ..FilesConfig::default() },
     );
-    let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl });
+    let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl })
+        .map_err(|e| Error::io("start the FUSE workers", e))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut session = fuser::spawn_mount2(fs, &opts.mountpoint, &opts.kernel_options(root))

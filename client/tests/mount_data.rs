@@ -10,8 +10,8 @@ use elkfs_harness::{ClientKind, Cluster, MasterKind};
 const MIB: u64 = 1 << 20;
 
 fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
-    // The real mfsmount sets goals (mfssetgoal needs its .masterinfo) and
-    // reads back what elkfs mount wrote.
+    // The MooseFS tools set goals through elkfs mount's `.masterinfo`; the
+    // real mfsmount reads back what elkfs mount wrote.
     let c = Cluster::builder()
         .master_kind(kind)
         .real_chunkservers(real_cs)
@@ -26,8 +26,13 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let mut written = Vec::new();
     for goal in 1..=3u8 {
         let dir = format!("g{goal}");
-        std::fs::create_dir(c.path(&dir)).unwrap();
-        c.mfs_setgoal(&c.path(&dir), goal);
+        let on_elkfs = writer.path().join(&dir);
+        std::fs::create_dir(&on_elkfs).unwrap();
+        c.mfs_setgoal(&on_elkfs, goal);
+        // Not recursive: the directory's own goal, whatever lies below.
+        let out = c.tool("mfsgetgoal", &[on_elkfs.as_os_str()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), format!("{}: {goal}", on_elkfs.display()), "mfsgetgoal through elkfs mount");
         for (i, len) in sizes.iter().enumerate() {
             let rel = format!("{dir}/f{len}");
             let t = Instant::now();

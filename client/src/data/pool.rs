@@ -6,7 +6,7 @@
 //! are dropped after `IDLE_MAX`: the chunkserver closes them after 5 s.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufReader, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,15 +24,37 @@ const IDLE_MAX: Duration = Duration::from_secs(3);
 /// Idle connections kept per chunkserver.
 const PER_SERVER_MAX: usize = 8;
 
+/// Bytes read from a chunkserver at once: a status or a small piece and the
+/// headers around it arrive in one system call. Larger reads bypass it.
+const RECV_BUFFER: usize = 16 << 10;
+
 /// A connection to one chunkserver.
 pub struct Conn {
     pub addr: Addr,
-    stream: TcpStream,
+    stream: BufReader<TcpStream>,
 }
 
 impl Conn {
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.stream.write_all(bytes).map_err(|e| Error::io(format!("send to chunkserver {}", self.addr), e))
+        self.stream.get_mut().write_all(bytes).map_err(|e| Error::io(format!("send to chunkserver {}", self.addr), e))
+    }
+
+    /// Sends `parts` as one message without gathering them in a buffer.
+    pub fn send_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.stream.get_mut().write_vectored(rest) {
+                Ok(0) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::WriteZero, "connection closed");
+                    return Err(Error::io(format!("send to chunkserver {}", self.addr), e));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("send to chunkserver {}", self.addr), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next header, refusing payloads over the data-port limit.
@@ -68,7 +90,7 @@ impl Pool {
             .map_err(|e| Error::io(format!("connect to chunkserver {addr}"), e))?;
         stream.set_nodelay(true).map_err(|e| Error::io(format!("nodelay {addr}"), e))?;
         stream.set_read_timeout(Some(RECV_TIMEOUT)).map_err(|e| Error::io(format!("timeout {addr}"), e))?;
-        Ok(Conn { addr, stream })
+        Ok(Conn { addr, stream: BufReader::with_capacity(RECV_BUFFER, stream) })
     }
 
     /// Takes back a connection whose operation ended cleanly.

@@ -50,7 +50,6 @@ pub fn write_chain(pool: &Pool, chain: &[CsLoc], chunk: u64, version: u32, piece
     let mut sent = 0u32;
     let mut acked = 0u32;
     let mut opened = false;
-    let mut packet = Vec::with_capacity(BLOCK as usize + 64);
     while (acked as usize) < blocks.len() || !opened {
         if (sent as usize) < blocks.len() && sent - acked < WINDOW {
             let (block, offset, data) = blocks[sent as usize];
@@ -63,10 +62,7 @@ pub fn write_chain(pool: &Pool, chain: &[CsLoc], chunk: u64, version: u32, piece
                 size: data.len() as u32,
                 crc: crc32fast::hash(data),
             };
-            packet.clear();
-            packet.extend_from_slice(&head.packet_prefix());
-            packet.extend_from_slice(data);
-            conn.send(&packet)?;
+            conn.send_parts(&[&head.packet_prefix(), data])?;
             continue;
         }
         let (write_id, status) = recv_status(&mut conn, chunk)?;

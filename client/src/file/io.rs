@@ -11,9 +11,15 @@
 //! (WRITE_CHUNK), writes down the chain and unlocks it with the new length
 //! (WRITE_CHUNK_END); a failed attempt unlocks with length 0 and starts
 //! over, as mfsmount does.
+//!
+//! Requests arrive from several threads. Per file, flushes run one at a
+//! time and in the order their data was taken from the buffer, and a read
+//! waits for a flush in progress (read-your-writes); reads run side by
+//! side. The locks are striped by inode, so different files rarely wait
+//! for each other and the table never grows.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use elkfs_proto::client::{ChunkLoc, MaToCl};
@@ -52,6 +58,9 @@ struct Ahead {
     eof: bool,
     next: u64,
     at: Instant,
+    /// A thread is fetching ahead for this file: others read what they
+    /// asked for instead of fetching the same bytes again.
+    fetching: bool,
 }
 
 /// Reads of at least this size are split over the copies of a chunk.
@@ -59,6 +68,9 @@ const PARALLEL_MIN: usize = 2 << 20;
 
 /// Chunk locations by `(inode, chunk index)`, with when they were asked.
 type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
+
+/// Lock stripes ordering the data operations of a file.
+const STRIPES: usize = 64;
 
 /// Every open file's buffer and the location cache of one mount.
 pub struct Files {
@@ -68,6 +80,8 @@ pub struct Files {
     locs: LocCache,
     buffers: Mutex<HashMap<u32, WriteBuffer>>,
     ahead: Mutex<HashMap<u32, Ahead>>,
+    /// Flushes take a stripe exclusively, reads shared.
+    order: Box<[RwLock<()>]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,7 +108,12 @@ impl Files {
             locs,
             buffers: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
+            order: (0..STRIPES).map(|_| RwLock::new(())).collect(),
         }
+    }
+
+    fn stripe(&self, inode: u32) -> &RwLock<()> {
+        &self.order[inode as usize % STRIPES]
     }
 
     pub fn master(&self) -> &Master {
@@ -132,6 +151,9 @@ impl Files {
     /// Writes everything buffered for `inode` and waits for the chain's
     /// acknowledgements and the master's WRITE_CHUNK_END replies.
     pub fn flush(&self, inode: u32) -> Result<()> {
+        // Taken before the data, so flushes reach the chunkservers in the
+        // order their data left the buffer.
+        let _order = self.stripe(inode).write().unwrap_or_else(|p| p.into_inner());
         let extents = match lock(&self.buffers).get_mut(&inode) {
             Some(b) => b.take(),
             None => return Ok(()),
@@ -212,23 +234,45 @@ impl Files {
     /// same staleness the location cache allows).
     pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
         // Our own buffered writes must be visible, and chunkservers are
-        // where the rest of the file is: flush first.
-        self.flush(inode)?;
+        // where the rest of the file is: flush first, and wait for a flush
+        // another thread has under way.
+        if lock(&self.buffers).get(&inode).is_some_and(|b| !b.is_empty()) {
+            self.flush(inode)?;
+        }
+        let _order = self.stripe(inode).read().unwrap_or_else(|p| p.into_inner());
         if let Some(hit) = self.read_ahead_hit(inode, offset, size) {
             return Ok(hit);
         }
-        let sequential = lock(&self.ahead).get(&inode).is_some_and(|a| a.next == offset);
+        let sequential = match lock(&self.ahead).get_mut(&inode) {
+            Some(a) if a.next == offset && !a.fetching => {
+                a.fetching = true;
+                true
+            }
+            _ => false,
+        };
         let fetch = if sequential { size.max(self.cfg.readahead) } else { size };
-        let mut data = self.read_direct(inode, offset, fetch)?;
+        let read = self.read_direct(inode, offset, fetch);
+        let mut ahead = lock(&self.ahead);
+        let mut data = match read {
+            Ok(data) => data,
+            Err(e) => {
+                if let Some(a) = ahead.get_mut(&inode).filter(|_| sequential) {
+                    a.fetching = false;
+                }
+                return Err(e);
+            }
+        };
         let eof = data.len() < fetch;
         let next = offset + data.len().min(size) as u64;
         if data.len() > size {
-            let ahead = Ahead { start: offset, data: data.clone(), eof, next, at: Instant::now() };
-            lock(&self.ahead).insert(inode, ahead);
+            let fetched = Ahead { start: offset, data: data.clone(), eof, next, at: Instant::now(), fetching: false };
+            ahead.insert(inode, fetched);
             data.truncate(size);
-        } else {
-            let ahead = Ahead { start: offset, data: Vec::new(), eof, next, at: Instant::now() };
-            lock(&self.ahead).insert(inode, ahead);
+        } else if sequential || !ahead.get(&inode).is_some_and(|a| a.fetching) {
+            // A read of only what was asked: remember where the reader is
+            // going next, unless another thread's fetch is under way.
+            let none = Ahead { start: offset, data: Vec::new(), eof, next, at: Instant::now(), fetching: false };
+            ahead.insert(inode, none);
         }
         Ok(data)
     }

@@ -6,30 +6,41 @@
 //! Attributes and entries are cached by the kernel for `attr_ttl` and
 //! `entry_ttl` unless the master flags a node as not cacheable; our own
 //! writes change the size the kernel sees at once (buffered bytes count).
+//!
+//! This file only takes requests apart and hands them to the worker
+//! threads ([`workers`]); what a request does is in [`core`].
 
 mod attr;
+mod core;
 mod groups;
+mod special;
+mod workers;
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use elkfs_proto::client::{Attr, Cred, MATTR_NOACACHE, MATTR_NOECACHE, TYPE_FILE};
 use fuser::{
-    FileAttr, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 
-use crate::error::{Error, Result};
 use crate::file::Files;
 use crate::master::SetAttr;
+use core::{Caller, Core};
+use workers::Workers;
 
 pub use attr::{file_attr, rdev_from_mfs, rdev_to_mfs};
+pub use special::MASTERINFO_INODE;
 
 /// Largest read and write the kernel sends in one request.
 pub const MAX_IO: u32 = 1 << 20;
+
+/// Worker threads serving requests: enough for a queue depth of 16 plus
+/// metadata requests beside it, as mfsmount's pool.
+pub const WORKERS: usize = 24;
 
 /// Cache lifetimes handed to the kernel.
 #[derive(Debug, Clone, Copy)]
@@ -40,24 +51,20 @@ pub struct CacheTtl {
 
 /// The file system as FUSE sees it.
 pub struct ElkFs {
-    files: Files,
-    ttl: CacheTtl,
-    /// Listings taken at opendir, served by offset until releasedir.
-    dirs: HashMap<u64, Vec<crate::master::DirEntry>>,
-    next_fh: u64,
-    groups: groups::Groups,
+    core: Arc<Core>,
+    workers: Workers,
 }
 
 /// The longest name MooseFS stores (an 8-bit length on the wire).
 const NAME_MAX: usize = 255;
 
 /// A name the master can take, or `ENAMETOOLONG`.
-fn name_of(name: &OsStr) -> std::result::Result<&[u8], i32> {
+fn name_of(name: &OsStr) -> std::result::Result<Vec<u8>, i32> {
     let b = name.as_bytes();
     if b.len() > NAME_MAX {
         Err(libc::ENAMETOOLONG)
     } else {
-        Ok(b)
+        Ok(b.to_vec())
     }
 }
 
@@ -76,81 +83,32 @@ fn ino(i: u64) -> u32 {
     i as u32
 }
 
-impl ElkFs {
-    pub fn new(files: Files, ttl: CacheTtl) -> ElkFs {
-        ElkFs { files, ttl, dirs: HashMap::new(), next_fh: 1, groups: groups::Groups::default() }
-    }
-
-    /// Who asks: uid, gid and the process's supplementary groups.
-    fn cred(&self, req: &Request<'_>) -> Cred {
-        Cred { uid: req.uid(), gids: self.groups.of(req.pid(), req.uid(), req.gid()) }
-    }
-
-    fn kattr(&self, inode: u32, a: &Attr) -> FileAttr {
-        let length = if a.node_type == TYPE_FILE { a.length.max(self.files.buffered_end(inode)) } else { a.length };
-        file_attr(inode, a, length)
-    }
-
-    fn attr_ttl(&self, a: &Attr) -> Duration {
-        if a.flags & MATTR_NOACACHE != 0 {
-            Duration::ZERO
-        } else {
-            self.ttl.attr
-        }
-    }
-
-    fn entry_ttl(&self, a: &Attr) -> Duration {
-        if a.flags & (MATTR_NOECACHE | MATTR_NOACACHE) != 0 {
-            Duration::ZERO
-        } else {
-            self.ttl.entry
-        }
-    }
-
-    fn reply_entry(&self, r: Result<(u32, Attr)>, reply: ReplyEntry) {
-        match r {
-            Ok((inode, a)) => reply.entry(&self.entry_ttl(&a), &self.kattr(inode, &a), 0),
-            Err(e) => reply.error(e.errno()),
-        }
-    }
-
-    fn reply_attr(&self, inode: u32, r: Result<Attr>, reply: ReplyAttr) {
-        match r {
-            Ok(a) => reply.attr(&self.attr_ttl(&a), &self.kattr(inode, &a)),
-            Err(e) => reply.error(e.errno()),
-        }
-    }
-
-    fn setattr_inner(
-        &mut self,
-        req: &Request<'_>,
-        inode: u32,
-        set: &SetAttr,
-        size: Option<u64>,
-        opened: bool,
-    ) -> Result<Attr> {
-        let c = self.cred(req);
-        let mut attr = None;
-        if let Some(length) = size {
-            self.files.flush(inode)?;
-            attr = Some(self.files.master().truncate(inode, opened, &c, length)?);
-            self.files.truncate_buffer(inode, length);
-        }
-        if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() || set.atime.is_some() || set.mtime.is_some() {
-            attr = Some(self.files.master().setattr(inode, &c, set)?);
-        }
-        match attr {
-            Some(a) => Ok(a),
-            None => self.files.master().getattr(inode, c.uid, req.gid()),
-        }
-    }
-}
-
 fn time_of(t: Option<TimeOrNow>) -> Option<Option<u32>> {
     t.map(|t| match t {
         TimeOrNow::Now => None,
         TimeOrNow::SpecificTime(st) => Some(st.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)),
     })
+}
+
+/// FUSE's open flags as the master's open mode: 1 read, 2 write, 3 both.
+fn open_mode(flags: i32) -> u8 {
+    match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => 1,
+        libc::O_WRONLY => 2,
+        _ => 3,
+    }
+}
+
+impl ElkFs {
+    pub fn new(files: Files, ttl: CacheTtl) -> std::io::Result<ElkFs> {
+        Ok(ElkFs { core: Arc::new(Core::new(files, ttl)), workers: Workers::start(WORKERS)? })
+    }
+
+    /// Runs `f` on a worker with the shared state.
+    fn spawn(&self, f: impl FnOnce(&Core) + Send + 'static) {
+        let core = Arc::clone(&self.core);
+        self.workers.run(move || f(&core));
+    }
 }
 
 impl Filesystem for ElkFs {
@@ -159,25 +117,30 @@ impl Filesystem for ElkFs {
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
+        // Lookups and readdirs of one directory may run side by side; the
+        // master orders what needs ordering.
+        let _ = config.add_capabilities(fuser::consts::FUSE_PARALLEL_DIROPS);
         Ok(())
     }
 
     fn destroy(&mut self) {
-        if let Err(e) = self.files.flush_all() {
+        // Requests still running finish first; then nothing buffered is left.
+        self.workers.stop();
+        if let Err(e) = self.core.files.flush_all() {
             tracing::error!("unmount: buffered writes lost: {e}");
         }
-        self.files.master().close();
+        self.core.files.master().close();
     }
 
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().lookup(ino(parent), name, &self.cred(req));
-        self.reply_entry(r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| c.lookup(who, ino(parent), &name, reply));
     }
 
     fn getattr(&mut self, req: &Request<'_>, i: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        let r = self.files.master().getattr(ino(i), req.uid(), req.gid());
-        self.reply_attr(ino(i), r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| c.getattr(who, ino(i), reply));
     }
 
     fn setattr(
@@ -200,15 +163,18 @@ impl Filesystem for ElkFs {
     ) {
         let set =
             SetAttr { mode: mode.map(|m| (m & 0o7777) as u16), uid, gid, atime: time_of(atime), mtime: time_of(mtime) };
-        let r = self.setattr_inner(req, ino(i), &set, size, fh.is_some());
-        self.reply_attr(ino(i), r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let r = c.setattr(who, ino(i), &set, size, fh.is_some());
+            c.reply_attr(ino(i), r, reply);
+        });
     }
 
     fn readlink(&mut self, _req: &Request<'_>, i: u64, reply: ReplyData) {
-        match self.files.master().readlink(ino(i)) {
+        self.spawn(move |c| match c.files.master().readlink(ino(i)) {
             Ok(path) => reply.data(&path),
             Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
     fn mknod(
@@ -223,44 +189,51 @@ impl Filesystem for ElkFs {
     ) {
         let Some(node_type) = attr::node_type_of_mode(mode) else { return reply.error(libc::EINVAL) };
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().mknod(
-            ino(parent),
-            name,
-            node_type,
-            (mode & 0o7777) as u16,
-            (umask & 0o7777) as u16,
-            &self.cred(req),
-            rdev_to_mfs(rdev),
-        );
-        self.reply_entry(r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let r = c.files.master().mknod(
+                ino(parent),
+                &name,
+                node_type,
+                (mode & 0o7777) as u16,
+                (umask & 0o7777) as u16,
+                &c.cred(who),
+                rdev_to_mfs(rdev),
+            );
+            c.reply_entry(r, reply);
+        });
     }
 
     fn mkdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().mkdir(
-            ino(parent),
-            name,
-            (mode & 0o7777) as u16,
-            (umask & 0o7777) as u16,
-            &self.cred(req),
-        );
-        self.reply_entry(r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let (mode, umask) = ((mode & 0o7777) as u16, (umask & 0o7777) as u16);
+            let r = c.files.master().mkdir(ino(parent), &name, mode, umask, &c.cred(who));
+            c.reply_entry(r, reply);
+        });
     }
 
     fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
-        reply_empty(self.files.master().unlink(ino(parent), name, &self.cred(req)), reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| Core::reply_empty(c.files.master().unlink(ino(parent), &name, &c.cred(who)), reply));
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
-        reply_empty(self.files.master().rmdir(ino(parent), name, &self.cred(req)), reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| Core::reply_empty(c.files.master().rmdir(ino(parent), &name, &c.cred(who)), reply));
     }
 
     fn symlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, target: &Path, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().symlink(ino(parent), name, target.as_os_str().as_bytes(), &self.cred(req));
-        self.reply_entry(r, reply);
+        let target = target.as_os_str().as_bytes().to_vec();
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let r = c.files.master().symlink(ino(parent), &name, &target, &c.cred(who));
+            c.reply_entry(r, reply);
+        });
     }
 
     fn rename(
@@ -279,30 +252,28 @@ impl Filesystem for ElkFs {
             // RENAME_NOREPLACE/EXCHANGE have no MooseFS 3.0 request.
             return reply.error(libc::EINVAL);
         }
-        let r = self.files.master().rename(ino(parent), name, ino(newparent), newname, &self.cred(req));
-        reply_empty(r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let r = c.files.master().rename(ino(parent), &name, ino(newparent), &newname, &c.cred(who));
+            Core::reply_empty(r, reply);
+        });
     }
 
     fn link(&mut self, req: &Request<'_>, i: u64, newparent: u64, newname: &OsStr, reply: ReplyEntry) {
         let newname = name_or_reply!(newname, reply);
-        let r = self.files.master().link(ino(i), ino(newparent), newname, &self.cred(req));
-        self.reply_entry(r, reply);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let r = c.files.master().link(ino(i), ino(newparent), &newname, &c.cred(who));
+            c.reply_entry(r, reply);
+        });
     }
 
     fn open(&mut self, req: &Request<'_>, i: u64, flags: i32, reply: ReplyOpen) {
-        let mode = match flags & libc::O_ACCMODE {
-            libc::O_RDONLY => 1,
-            libc::O_WRONLY => 2,
-            _ => 3,
-        };
-        match self.files.master().open(ino(i), &self.cred(req), mode) {
-            Ok(_) => {
-                self.files.master().acquire(ino(i));
-                self.files.forget(ino(i));
-                reply.opened(0, 0);
-            }
-            Err(e) => reply.error(e.errno()),
-        }
+        let who = Caller::of(req);
+        self.spawn(move |c| match c.open(who, ino(i), open_mode(flags)) {
+            Ok(()) => reply.opened(0, 0),
+            Err(errno) => reply.error(errno),
+        });
     }
 
     fn create(
@@ -316,20 +287,17 @@ impl Filesystem for ElkFs {
         reply: ReplyCreate,
     ) {
         let name = name_or_reply!(name, reply);
-        let r = self.files.master().create(
-            ino(parent),
-            name,
-            (mode & 0o7777) as u16,
-            (umask & 0o7777) as u16,
-            &self.cred(req),
-        );
-        match r {
-            Ok((inode, a)) => {
-                self.files.master().acquire(inode);
-                reply.created(&self.entry_ttl(&a), &self.kattr(inode, &a), 0, 0, 0);
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            let (mode, umask) = ((mode & 0o7777) as u16, (umask & 0o7777) as u16);
+            match c.files.master().create(ino(parent), &name, mode, umask, &c.cred(who)) {
+                Ok((inode, a)) => {
+                    c.files.master().acquire(inode);
+                    c.created(inode, &a, reply);
+                }
+                Err(e) => reply.error(e.errno()),
             }
-            Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
     fn read(
@@ -343,10 +311,10 @@ impl Filesystem for ElkFs {
         _lock: Option<u64>,
         reply: ReplyData,
     ) {
-        match self.files.read(ino(i), offset.max(0) as u64, size as usize) {
+        self.spawn(move |c| match c.read(ino(i), offset.max(0) as u64, size as usize) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
     fn write(
@@ -361,14 +329,20 @@ impl Filesystem for ElkFs {
         _lock: Option<u64>,
         reply: ReplyWrite,
     ) {
-        match self.files.write(ino(i), offset.max(0) as u64, data) {
+        if core::is_special(ino(i)) {
+            return reply.error(libc::EACCES);
+        }
+        // The one copy of the data on its way: fuser's request buffer is
+        // reused for the next request once this returns.
+        let data = data.to_vec();
+        self.spawn(move |c| match c.files.write(ino(i), offset.max(0) as u64, &data) {
             Ok(()) => reply.written(data.len() as u32),
             Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
     fn flush(&mut self, _req: &Request<'_>, i: u64, _fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
-        reply_empty(self.files.flush(ino(i)), reply);
+        self.spawn(move |c| Core::reply_empty(c.flush(ino(i)), reply));
     }
 
     fn release(
@@ -381,46 +355,44 @@ impl Filesystem for ElkFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.files.flush(ino(i));
-        self.files.drop_buffer(ino(i));
-        self.files.master().release(ino(i));
-        reply_empty(r, reply);
+        self.spawn(move |c| Core::reply_empty(c.release(ino(i)), reply));
     }
 
     fn fsync(&mut self, _req: &Request<'_>, i: u64, _fh: u64, _datasync: bool, reply: ReplyEmpty) {
-        reply_empty(self.files.flush(ino(i)), reply);
+        self.spawn(move |c| Core::reply_empty(c.flush(ino(i)), reply));
     }
 
     fn opendir(&mut self, req: &Request<'_>, i: u64, _flags: i32, reply: ReplyOpen) {
-        match self.files.master().readdir(ino(i), &self.cred(req)) {
-            Ok(list) => {
-                let fh = self.next_fh;
-                self.next_fh += 1;
-                self.dirs.insert(fh, list);
-                reply.opened(fh, 0);
-            }
+        let who = Caller::of(req);
+        self.spawn(move |c| match c.opendir(who, ino(i)) {
+            Ok(fh) => reply.opened(fh, 0),
             Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
+    /// Served here from the listing taken at opendir: no master call.
     fn readdir(&mut self, _req: &Request<'_>, _i: u64, fh: u64, offset: i64, mut reply: ReplyDirectory) {
-        let Some(list) = self.dirs.get(&fh) else { return reply.error(libc::EBADF) };
-        for (n, e) in list.iter().enumerate().skip(offset.max(0) as usize) {
-            let kind = attr::file_type(e.attr.node_type);
-            if reply.add(u64::from(e.inode), (n + 1) as i64, kind, OsStr::from_bytes(&e.name)) {
-                break;
+        let found = self.core.with_listing(fh, |list| {
+            for (n, e) in list.iter().enumerate().skip(offset.max(0) as usize) {
+                let kind = attr::file_type(e.attr.node_type);
+                if reply.add(u64::from(e.inode), (n + 1) as i64, kind, OsStr::from_bytes(&e.name)) {
+                    break;
+                }
             }
+        });
+        match found {
+            Some(()) => reply.ok(),
+            None => reply.error(libc::EBADF),
         }
-        reply.ok();
     }
 
     fn releasedir(&mut self, _req: &Request<'_>, _i: u64, fh: u64, _flags: i32, reply: ReplyEmpty) {
-        self.dirs.remove(&fh);
+        self.core.releasedir(fh);
         reply.ok();
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _i: u64, reply: ReplyStatfs) {
-        match self.files.master().statfs() {
+        self.spawn(move |c| match c.files.master().statfs() {
             Ok(s) => {
                 let bs = u64::from(attr::BLOCK_SIZE);
                 let files = u64::from(u32::MAX >> 1);
@@ -437,7 +409,7 @@ impl Filesystem for ElkFs {
                 );
             }
             Err(e) => reply.error(e.errno()),
-        }
+        });
     }
 
     /// Extended attributes are not served yet: none exist as far as the
@@ -455,13 +427,12 @@ impl Filesystem for ElkFs {
     }
 
     fn access(&mut self, req: &Request<'_>, i: u64, mask: i32, reply: ReplyEmpty) {
-        reply_empty(self.files.master().access(ino(i), &self.cred(req), (mask & 7) as u16), reply);
-    }
-}
-
-fn reply_empty(r: Result<()>, reply: ReplyEmpty) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(Error::errno(&e)),
+        let who = Caller::of(req);
+        self.spawn(move |c| {
+            if core::is_special(ino(i)) {
+                return reply.ok();
+            }
+            Core::reply_empty(c.files.master().access(ino(i), &c.cred(who), (mask & 7) as u16), reply)
+        });
     }
 }

@@ -36,6 +36,15 @@ pub type PushHandler = Box<dyn Fn(&MaToCl) + Send + Sync>;
 
 type Waiter = SyncSender<Result<MaToCl>>;
 
+/// Where the MooseFS tools reach the master, and as which session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub ip: std::net::Ipv4Addr,
+    pub port: u16,
+    pub session: u32,
+    pub version: u32,
+}
+
 struct Link {
     stream: Option<TcpStream>,
     /// Bumped per connection, so a dead receiver does not tear down its
@@ -104,6 +113,15 @@ impl Master {
 
     pub fn session(&self) -> Session {
         *lock(&self.shared.session)
+    }
+
+    /// The master's address on the current connection, this session and
+    /// the master's version: what the MooseFS tools need to reach it.
+    pub fn location(&self) -> Option<Location> {
+        let peer = lock(&self.shared.link).stream.as_ref()?.peer_addr().ok()?;
+        let std::net::SocketAddr::V4(v4) = peer else { return None };
+        let s = self.session();
+        Some(Location { ip: *v4.ip(), port: v4.port(), session: s.sessionid, version: s.version })
     }
 
     /// Why the session ended for good, if it did.

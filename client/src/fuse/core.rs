@@ -1,0 +1,208 @@
+//! What each FUSE request does, on a worker thread: the master's calls,
+//! the file layer, and the reply.
+//!
+//! Everything here is shared by the workers (`&self`): the file layer and
+//! the session lock what they hold, the open directory listings sit in a
+//! mutex of their own.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use elkfs_proto::client::{Attr, Cred, MATTR_NOACACHE, MATTR_NOECACHE, TYPE_FILE};
+use fuser::{FileAttr, ReplyAttr, ReplyEmpty, ReplyEntry};
+
+use super::{attr, groups, special, CacheTtl};
+use crate::error::{Error, Result};
+use crate::file::Files;
+use crate::master::{DirEntry, SetAttr};
+
+pub use special::is_special;
+
+/// Who sent a request: what fuser's `Request` says, kept past it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+}
+
+impl Caller {
+    pub fn of(req: &fuser::Request<'_>) -> Caller {
+        Caller { uid: req.uid(), gid: req.gid(), pid: req.pid() }
+    }
+}
+
+/// The state every worker shares.
+pub struct Core {
+    pub files: Files,
+    ttl: CacheTtl,
+    /// Listings taken at opendir, served by offset until releasedir.
+    dirs: Mutex<HashMap<u64, Vec<DirEntry>>>,
+    next_fh: AtomicU64,
+    groups: groups::Groups,
+}
+
+impl Core {
+    pub fn new(files: Files, ttl: CacheTtl) -> Core {
+        Core {
+            files,
+            ttl,
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            groups: groups::Groups::default(),
+        }
+    }
+
+    /// uid, gid and the process's supplementary groups.
+    pub fn cred(&self, who: Caller) -> Cred {
+        Cred { uid: who.uid, gids: self.groups.of(who.pid, who.uid, who.gid) }
+    }
+
+    fn kattr(&self, inode: u32, a: &Attr) -> FileAttr {
+        let length = if a.node_type == TYPE_FILE { a.length.max(self.files.buffered_end(inode)) } else { a.length };
+        attr::file_attr(inode, a, length)
+    }
+
+    fn attr_ttl(&self, a: &Attr) -> Duration {
+        if a.flags & MATTR_NOACACHE != 0 {
+            Duration::ZERO
+        } else {
+            self.ttl.attr
+        }
+    }
+
+    pub fn entry_ttl(&self, a: &Attr) -> Duration {
+        if a.flags & (MATTR_NOECACHE | MATTR_NOACACHE) != 0 {
+            Duration::ZERO
+        } else {
+            self.ttl.entry
+        }
+    }
+
+    pub fn reply_entry(&self, r: Result<(u32, Attr)>, reply: ReplyEntry) {
+        match r {
+            Ok((inode, a)) => reply.entry(&self.entry_ttl(&a), &self.kattr(inode, &a), 0),
+            Err(e) => reply.error(e.errno()),
+        }
+    }
+
+    pub fn reply_attr(&self, inode: u32, r: Result<Attr>, reply: ReplyAttr) {
+        match r {
+            Ok(a) => reply.attr(&self.attr_ttl(&a), &self.kattr(inode, &a)),
+            Err(e) => reply.error(e.errno()),
+        }
+    }
+
+    pub fn created(&self, inode: u32, a: &Attr, reply: fuser::ReplyCreate) {
+        reply.created(&self.entry_ttl(a), &self.kattr(inode, a), 0, 0, 0);
+    }
+
+    pub fn lookup(&self, who: Caller, parent: u32, name: &[u8], reply: ReplyEntry) {
+        if let Some(inode) = special::lookup(parent, name) {
+            return reply.entry(&special::TTL, &special::attr(inode), 0);
+        }
+        let r = self.files.master().lookup(parent, name, &self.cred(who));
+        self.reply_entry(r, reply);
+    }
+
+    pub fn getattr(&self, who: Caller, inode: u32, reply: ReplyAttr) {
+        if special::is_special(inode) {
+            return reply.attr(&special::TTL, &special::attr(inode));
+        }
+        let r = self.files.master().getattr(inode, who.uid, who.gid);
+        self.reply_attr(inode, r, reply);
+    }
+
+    pub fn setattr(&self, who: Caller, inode: u32, set: &SetAttr, size: Option<u64>, opened: bool) -> Result<Attr> {
+        if special::is_special(inode) {
+            return Err(Error::Status { op: "setattr", status: elkfs_proto::Status::EPERM });
+        }
+        let c = self.cred(who);
+        let mut attr = None;
+        if let Some(length) = size {
+            self.files.flush(inode)?;
+            attr = Some(self.files.master().truncate(inode, opened, &c, length)?);
+            self.files.truncate_buffer(inode, length);
+        }
+        if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() || set.atime.is_some() || set.mtime.is_some() {
+            attr = Some(self.files.master().setattr(inode, &c, set)?);
+        }
+        match attr {
+            Some(a) => Ok(a),
+            None => self.files.master().getattr(inode, c.uid, who.gid),
+        }
+    }
+
+    /// Opens `inode` for `mode` (1 read, 2 write, 3 both).
+    pub fn open(&self, who: Caller, inode: u32, mode: u8) -> std::result::Result<(), i32> {
+        if special::is_special(inode) {
+            return if mode == 1 { Ok(()) } else { Err(libc::EACCES) };
+        }
+        match self.files.master().open(inode, &self.cred(who), mode) {
+            Ok(_) => {
+                self.files.master().acquire(inode);
+                self.files.forget(inode);
+                Ok(())
+            }
+            Err(e) => Err(e.errno()),
+        }
+    }
+
+    pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
+        if special::is_special(inode) {
+            let content = special::content(inode, &self.files.master().location());
+            let from = (offset as usize).min(content.len());
+            return Ok(content[from..(from + size).min(content.len())].to_vec());
+        }
+        self.files.read(inode, offset, size)
+    }
+
+    /// flush and fsync: everything written reaches the chunkservers.
+    pub fn flush(&self, inode: u32) -> Result<()> {
+        if special::is_special(inode) {
+            return Ok(());
+        }
+        self.files.flush(inode)
+    }
+
+    pub fn release(&self, inode: u32) -> Result<()> {
+        if special::is_special(inode) {
+            return Ok(());
+        }
+        let r = self.files.flush(inode);
+        self.files.drop_buffer(inode);
+        self.files.master().release(inode);
+        r
+    }
+
+    pub fn opendir(&self, who: Caller, inode: u32) -> Result<u64> {
+        let list = self.files.master().readdir(inode, &self.cred(who))?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.dirs).insert(fh, list);
+        Ok(fh)
+    }
+
+    /// Calls `add` for the entries of listing `fh` from `offset` on, until
+    /// it says the reply is full; `None` for an unknown handle.
+    pub fn with_listing(&self, fh: u64, f: impl FnOnce(&[DirEntry])) -> Option<()> {
+        let dirs = lock(&self.dirs);
+        dirs.get(&fh).map(|list| f(list))
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        lock(&self.dirs).remove(&fh);
+    }
+
+    pub fn reply_empty(r: Result<()>, reply: ReplyEmpty) {
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(Error::errno(&e)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
