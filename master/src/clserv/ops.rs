@@ -213,13 +213,13 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             );
         }
         ClToMa::GetSclass { msgid, inode, gmode } => {
-            let (r, after) = shared.read(|m| m.goal_counts(inode));
+            let (r, after) = shared.read(|m| m.goal_counts(inode, gmode & GMODE_RECURSIVE != 0));
             conn.send(
                 after,
                 match r {
                     Ok(counts) => {
                         let goals = counts.into_iter().map(|(g, f, d)| (Sclass::Goal(g), f, d)).collect();
-                        let (files, dirs) = split_counts(goals, gmode);
+                        let (files, dirs) = split_counts(goals);
                         MaToCl::Sclass { msgid, files, dirs }
                     }
                     Err(s) => fail(GETSCLASS, msgid, s),
@@ -237,12 +237,12 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             conn.send(after, changed_reply(SETSCLASS, msgid, r));
         }
         ClToMa::GetTrashTime { msgid, inode, gmode } => {
-            let (r, after) = shared.read(|m| m.trashtime_counts(inode));
+            let (r, after) = shared.read(|m| m.trashtime_counts(inode, gmode & GMODE_RECURSIVE != 0));
             conn.send(
                 after,
                 match r {
                     Ok(counts) => {
-                        let (files, dirs) = split_counts(counts, gmode);
+                        let (files, dirs) = split_counts(counts);
                         MaToCl::TrashTime { msgid, files, dirs }
                     }
                     Err(s) => fail(GETTRASHTIME, msgid, s),
@@ -319,9 +319,8 @@ fn entry_reply(kind: u32, msgid: u32, r: Result<(u32, crate::meta::Attr), Status
 type Counted<T> = Vec<(T, u32)>;
 
 /// `(value, files, dirs)` counts as the goal and trash-time replies carry
-/// them: files and directories apart, the whole tree only when asked.
-fn split_counts<T: Clone>(counts: Vec<(T, u32, u32)>, gmode: u8) -> (Counted<T>, Counted<T>) {
-    let counts = if gmode & GMODE_RECURSIVE != 0 { counts } else { counts.into_iter().take(1).collect() };
+/// them: files and directories apart.
+fn split_counts<T: Clone>(counts: Vec<(T, u32, u32)>) -> (Counted<T>, Counted<T>) {
     let files = counts.iter().filter(|c| c.1 > 0).map(|(v, f, _)| (v.clone(), *f)).collect();
     let dirs = counts.iter().filter(|c| c.2 > 0).map(|(v, _, d)| (v.clone(), *d)).collect();
     (files, dirs)

@@ -15,9 +15,9 @@ impl Meta {
 
     /// For the tools' `-r` forms: how many files and directories below (and
     /// including) `inode` have each goal, as `(goal, files, dirs)` sorted by goal.
-    pub fn goal_counts(&self, inode: Inode) -> Result<Vec<(u8, u32, u32)>, Status> {
+    pub fn goal_counts(&self, inode: Inode, recursive: bool) -> Result<Vec<(u8, u32, u32)>, Status> {
         let mut out = std::collections::BTreeMap::<u8, (u32, u32)>::new();
-        self.walk(inode, &mut |n| {
+        self.walk_if(inode, recursive, &mut |n| {
             let e = out.entry(n.goal).or_default();
             if n.kind == NodeType::Dir {
                 e.1 += 1;
@@ -29,9 +29,9 @@ impl Meta {
     }
 
     /// Like [`Meta::goal_counts`] for trash times.
-    pub fn trashtime_counts(&self, inode: Inode) -> Result<Vec<(u32, u32, u32)>, Status> {
+    pub fn trashtime_counts(&self, inode: Inode, recursive: bool) -> Result<Vec<(u32, u32, u32)>, Status> {
         let mut out = std::collections::BTreeMap::<u32, (u32, u32)>::new();
-        self.walk(inode, &mut |n| {
+        self.walk_if(inode, recursive, &mut |n| {
             let e = out.entry(n.trashtime).or_default();
             if n.kind == NodeType::Dir {
                 e.1 += 1;
@@ -109,6 +109,16 @@ impl Meta {
     }
 
     /// Calls `f` on `inode` and every node below it, depth first.
+    /// The whole tree under `inode` when `recursive`, else the node alone.
+    fn walk_if(&self, inode: Inode, recursive: bool, f: &mut dyn FnMut(&super::node::Node)) -> Result<(), Status> {
+        if recursive {
+            self.walk(inode, f)
+        } else {
+            f(self.live(inode)?);
+            Ok(())
+        }
+    }
+
     pub(super) fn walk(&self, inode: Inode, f: &mut dyn FnMut(&super::node::Node)) -> Result<(), Status> {
         let mut todo = vec![self.live(inode)?];
         while let Some(n) = todo.pop() {

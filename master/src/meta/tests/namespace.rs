@@ -235,12 +235,13 @@ fn goal_and_trashtime_trees() {
     assert_eq!(c.not_changed, 2);
     assert_eq!(m.set_goal(&user(5), f, 2, false, SetMode::Set).unwrap().not_permitted, 1);
     assert_eq!(m.set_goal(&root(), f, 0, false, SetMode::Set), Err(Status::EINVAL));
-    assert_eq!(m.goal_counts(d).unwrap(), vec![(3, 1, 1)]);
+    assert_eq!(m.goal_counts(d, true).unwrap(), vec![(3, 1, 1)]);
+    assert_eq!(m.goal_counts(d, false).unwrap(), vec![(3, 0, 1)], "the directory alone");
     // New nodes inherit the directory's settings.
     m.set_trashtime(&root(), d, 0, false, SetMode::DecreaseOnly).unwrap();
     let g = file(&mut m, d, "g");
     assert_eq!((m.get_goal(g).unwrap(), m.get_trashtime(g).unwrap()), (3, 0));
-    assert_eq!(m.trashtime_counts(d).unwrap(), vec![(0, 1, 1), (DEFAULT_TRASHTIME, 1, 0)]);
+    assert_eq!(m.trashtime_counts(d, true).unwrap(), vec![(0, 1, 1), (DEFAULT_TRASHTIME, 1, 0)]);
     check_replay(&base, &mut m);
 }
 
