@@ -94,6 +94,10 @@ enum Bench {
     /// creates, stats, renames, unlinks per second over the client
     /// protocol and through mfsmount, and RSS per file (root; MooseFS 3.0).
     Meta(elkfs_bench::MetaArgs),
+    /// The real mfsmount vs elkfs mount, on mfsmaster + 3 mfschunkserver
+    /// and on elkfs master + 3 elkfs chunkservers: the same fio jobs and a
+    /// small-file run (root; MooseFS 3.0 and fio installed).
+    Mount(elkfs_bench::MountArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -118,5 +122,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(Bench::Engine(args)) => elkfs_bench::run_engine_bench(&args).map(|_| ()),
         Command::Bench(Bench::Cluster(args)) => elkfs_bench::run_cluster_bench(&args).map(|_| ()),
         Command::Bench(Bench::Meta(args)) => elkfs_bench::run_meta_bench(&args).map(|_| ()),
+        Command::Bench(Bench::Mount(args)) => elkfs_bench::run_mount_bench(&args).map(|_| ()),
     }
 }

@@ -21,6 +21,11 @@
 //! stats, renames and unlinks per second over the client protocol and
 //! through mfsmount, and resident bytes per file, for the real
 //! `mfsmaster` and `elkfs master` with and without changelog fsync.
+//!
+//! `elkfs bench mount` ([`mount`]) measures the client: the same fio jobs
+//! and a small-file run through the real `mfsmount` and `elkfs mount`, on a
+//! MooseFS stack and on an elkfs stack, and the all-elkfs stack against
+//! the all-MooseFS one.
 
 pub mod cluster;
 pub mod engine_run;
@@ -28,6 +33,7 @@ pub mod fio;
 pub mod hugepages;
 pub mod interrupt;
 pub mod meta;
+pub mod mount;
 pub mod plan;
 pub mod report;
 pub mod rounds;
@@ -41,6 +47,7 @@ use anyhow::{Context, Result};
 
 pub use cluster::{run_cluster_bench, ClusterArgs, ClusterReport};
 pub use meta::{run_meta_bench, MetaArgs, MetaReport};
+pub use mount::{run_mount_bench, MountArgs, MountReport};
 pub use plan::{EngineArgs, FioMemory, Plan};
 pub use report::Report;
 

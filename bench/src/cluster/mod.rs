@@ -398,7 +398,11 @@ fn cluster_round(
 /// Runs `run` and reads the CPU the cluster's processes used meanwhile
 /// (every chunkserver, or only `one_server` when given) and what the
 /// cluster's block device read and wrote.
-fn measured(c: &mut Cluster, one_server: Option<u32>, run: impl FnOnce() -> Result<Figures>) -> Result<Sample> {
+pub(crate) fn measured(
+    c: &mut Cluster,
+    one_server: Option<u32>,
+    run: impl FnOnce() -> Result<Figures>,
+) -> Result<Sample> {
     let disk = DiskCounters::for_folder(c.dir());
     let disk_before = disk.as_ref().map(DiskCounters::read);
     let servers: Vec<u32> = match one_server {
