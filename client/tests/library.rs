@@ -70,7 +70,7 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
             let data = content(i as u64, *size);
             // Uneven 100,000-byte writes: the buffer must coalesce them.
             for (n, piece) in data.chunks(100_000).enumerate() {
-                files.write(inode, (n * 100_000) as u64, piece).unwrap();
+                files.write(inode, (n * 100_000) as u64, piece.to_vec()).unwrap();
             }
             files.flush(inode).unwrap();
             assert_eq!(master.getattr(inode, 0, 0).unwrap().length, *size as u64, "{name} length");

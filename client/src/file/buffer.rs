@@ -5,6 +5,12 @@
 //! Invariant: applying the extents in order gives the file the caller
 //! wrote; later extents may overlap earlier ones and win.
 
+/// A write that continues the last extent is appended to it up to this
+/// size; past it, a write's own allocation becomes the next extent, so the
+/// large writes of a sequential writer are never copied again (growing one
+/// big extent re-copied everything at each doubling).
+const COALESCE_MAX: usize = 1 << 20;
+
 /// Extents of one file, in the order they were written.
 #[derive(Debug, Default)]
 pub struct WriteBuffer {
@@ -13,15 +19,18 @@ pub struct WriteBuffer {
 }
 
 impl WriteBuffer {
-    pub fn add(&mut self, offset: u64, data: &[u8]) {
+    pub fn add(&mut self, offset: u64, data: Vec<u8>) {
         self.bytes += data.len();
         if let Some((start, buf)) = self.extents.last_mut() {
-            if *start + buf.len() as u64 == offset {
-                buf.extend_from_slice(data);
+            if *start + buf.len() as u64 == offset && buf.len() + data.len() <= COALESCE_MAX {
+                if buf.capacity() < buf.len() + data.len() {
+                    buf.reserve_exact(COALESCE_MAX - buf.len());
+                }
+                buf.extend_from_slice(&data);
                 return;
             }
         }
-        self.extents.push((offset, data.to_vec()));
+        self.extents.push((offset, data));
     }
 
     pub fn bytes(&self) -> usize {
@@ -104,9 +113,9 @@ mod tests {
     #[test]
     fn sequential_writes_coalesce_and_overlay_wins() {
         let mut b = WriteBuffer::default();
-        b.add(0, &[1; 4096]);
-        b.add(4096, &[2; 4096]);
-        b.add(100, &[3; 10]);
+        b.add(0, vec![1; 4096]);
+        b.add(4096, vec![2; 4096]);
+        b.add(100, vec![3; 10]);
         assert_eq!(b.bytes(), 8202);
         assert_eq!(b.end(), 8192);
         let mut view = vec![0u8; 8192];
@@ -117,6 +126,13 @@ mod tests {
         let ext = b.take();
         assert_eq!(ext.len(), 2);
         assert!(b.is_empty());
+        // Large sequential writes stay separate extents, small ones merge
+        // up to the limit.
+        b.add(0, vec![4; COALESCE_MAX]);
+        b.add(COALESCE_MAX as u64, vec![5; 4096]);
+        b.add(COALESCE_MAX as u64 + 4096, vec![6; 4096]);
+        let shape: Vec<(u64, usize)> = b.take().iter().map(|(s, d)| (*s, d.len())).collect();
+        assert_eq!(shape, vec![(0, COALESCE_MAX), (COALESCE_MAX as u64, 8192)]);
     }
 
     #[test]

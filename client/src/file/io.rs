@@ -134,7 +134,7 @@ impl Files {
     }
 
     /// Buffers a write; flushes when the buffer is full.
-    pub fn write(&self, inode: u32, offset: u64, data: &[u8]) -> Result<()> {
+    pub fn write(&self, inode: u32, offset: u64, data: Vec<u8>) -> Result<()> {
         lock(&self.ahead).remove(&inode);
         let full = {
             let mut bufs = lock(&self.buffers);

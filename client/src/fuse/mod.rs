@@ -335,8 +335,9 @@ impl Filesystem for ElkFs {
         // The one copy of the data on its way: fuser's request buffer is
         // reused for the next request once this returns.
         let data = data.to_vec();
-        self.spawn(move |c| match c.files.write(ino(i), offset.max(0) as u64, &data) {
-            Ok(()) => reply.written(data.len() as u32),
+        let len = data.len() as u32;
+        self.spawn(move |c| match c.files.write(ino(i), offset.max(0) as u64, data) {
+            Ok(()) => reply.written(len),
             Err(e) => reply.error(e.errno()),
         });
     }
