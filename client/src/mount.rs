@@ -27,6 +27,9 @@ pub struct MountOptions {
     pub attr_ttl: Duration,
     /// Kernel entry cache lifetime (`mfsentrycacheto`).
     pub entry_ttl: Duration,
+    /// The same for directories (`mfsdirentrycacheto`): path walks
+    /// through them are not a master call per component.
+    pub dir_entry_ttl: Duration,
     /// Write-back buffer per file (`mfswritecachesize`, MiB).
     pub write_buffer: usize,
     /// Bytes read at once when a file is read sequentially
@@ -52,6 +55,7 @@ impl MountOptions {
             // As mfsmount: the master checks search permission on every
             // lookup, which a kernel-cached entry would skip.
             entry_ttl: Duration::ZERO,
+            dir_entry_ttl: Duration::from_secs(1),
             write_buffer: 32 << 20,
             readahead: 8 << 20,
             give_up: Duration::from_secs(300),
@@ -73,6 +77,7 @@ impl MountOptions {
                 "mfssubfolder" => self.subfolder = need()?.to_string(),
                 "mfsattrcacheto" => self.attr_ttl = seconds(key, need()?)?,
                 "mfsentrycacheto" => self.entry_ttl = seconds(key, need()?)?,
+                "mfsdirentrycacheto" => self.dir_entry_ttl = seconds(key, need()?)?,
                 "mfswritecachesize" => self.write_buffer = parse::<usize>(key, need()?)?.max(1) << 20,
                 "mfsgiveup" => self.give_up = seconds(key, need()?)?,
                 "mfsreadaheadsize" => self.readahead = parse::<usize>(key, need()?)?.clamp(1, 256) << 20,
@@ -80,7 +85,6 @@ impl MountOptions {
                 "mfsreadaheadleng"
                 | "mfsreadaheadtrigger"
                 | "mfscachemode"
-                | "mfsdirentrycacheto"
                 | "mfsnegentrycacheto"
                 | "mfsmkdircopysgid"
                 | "mfssugidclearmode"
@@ -147,7 +151,7 @@ pub fn run(opts: &MountOptions) -> Result<()> {
         master.clone(),
         FilesConfig { buffer_max: opts.write_buffer, readahead: opts.readahead, ..FilesConfig::default() },
     );
-    let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl })
+    let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl, dir_entry: opts.dir_entry_ttl })
         .map_err(|e| Error::io("start the FUSE workers", e))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;

@@ -19,6 +19,7 @@
 //! for each other and the table never grows.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,9 @@ pub struct Files {
     ahead: Mutex<HashMap<u32, Ahead>>,
     /// Flushes take a stripe exclusively, reads shared.
     order: Box<[RwLock<()>]>,
+    /// Counts flushes that sent data: attributes read before a flush may
+    /// show an old length or mtime.
+    epoch: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,11 +113,17 @@ impl Files {
             buffers: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
             order: (0..STRIPES).map(|_| RwLock::new(())).collect(),
+            epoch: AtomicU64::new(0),
         }
     }
 
     fn stripe(&self, inode: u32) -> &RwLock<()> {
         &self.order[inode as usize % STRIPES]
+    }
+
+    /// Moves on after every flush that sent data (see `AttrCache`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     pub fn master(&self) -> &Master {
@@ -162,6 +172,7 @@ impl Files {
             return Ok(());
         }
         let result = by_chunk(&extents).iter().try_for_each(|(index, pieces)| self.write_chunk(inode, *index, pieces));
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.forget(inode);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.master.modified(inode, now as u32);

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use elkfs_proto::client::{Attr, Cred, MATTR_NOACACHE, MATTR_NOECACHE, TYPE_FILE};
+use elkfs_proto::client::{Attr, Cred, MATTR_NOACACHE, MATTR_NOECACHE, TYPE_DIRECTORY, TYPE_FILE};
 use fuser::{FileAttr, ReplyAttr, ReplyEmpty, ReplyEntry};
 
+use super::attrcache::AttrCache;
 use super::{attr, groups, special, CacheTtl};
 use crate::error::{Error, Result};
 use crate::file::Files;
@@ -42,6 +43,7 @@ pub struct Core {
     dirs: Mutex<HashMap<u64, Vec<DirEntry>>>,
     next_fh: AtomicU64,
     groups: groups::Groups,
+    attrs: AttrCache,
 }
 
 impl Core {
@@ -52,6 +54,7 @@ impl Core {
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             groups: groups::Groups::default(),
+            attrs: AttrCache::new(ttl.attr),
         }
     }
 
@@ -76,16 +79,43 @@ impl Core {
     pub fn entry_ttl(&self, a: &Attr) -> Duration {
         if a.flags & (MATTR_NOECACHE | MATTR_NOACACHE) != 0 {
             Duration::ZERO
+        } else if a.node_type == TYPE_DIRECTORY {
+            self.ttl.dir_entry
         } else {
             self.ttl.entry
         }
     }
 
-    pub fn reply_entry(&self, r: Result<(u32, Attr)>, reply: ReplyEntry) {
+    /// The flush epoch to read before a master call whose attributes are
+    /// kept (see [`AttrCache`]).
+    pub fn epoch(&self) -> u64 {
+        self.files.epoch()
+    }
+
+    /// Replies with an entry the master sent, taken at flush epoch `epoch`.
+    pub fn reply_entry(&self, epoch: u64, r: Result<(u32, Attr)>, reply: ReplyEntry) {
         match r {
-            Ok((inode, a)) => reply.entry(&self.entry_ttl(&a), &self.kattr(inode, &a), 0),
+            Ok((inode, a)) => {
+                self.attrs.put(inode, &a, epoch);
+                reply.entry(&self.entry_ttl(&a), &self.kattr(inode, &a), 0)
+            }
             Err(e) => reply.error(e.errno()),
         }
+    }
+
+    /// A node of `parent` was added or removed: the parent's times and
+    /// size moved, and an unlinked or renamed node's link count or ctime.
+    pub fn namespace_changed(&self, parent: u32, whole: bool) {
+        if whole {
+            self.attrs.clear();
+        } else {
+            self.attrs.drop_inode(parent);
+        }
+    }
+
+    /// Our own write: its length shows through the buffer, its mtime not.
+    pub fn written(&self, inode: u32) {
+        self.attrs.drop_inode(inode);
     }
 
     pub fn reply_attr(&self, inode: u32, r: Result<Attr>, reply: ReplyAttr) {
@@ -95,7 +125,8 @@ impl Core {
         }
     }
 
-    pub fn created(&self, inode: u32, a: &Attr, reply: fuser::ReplyCreate) {
+    pub fn created(&self, epoch: u64, inode: u32, a: &Attr, reply: fuser::ReplyCreate) {
+        self.attrs.put(inode, a, epoch);
         reply.created(&self.entry_ttl(a), &self.kattr(inode, a), 0, 0, 0);
     }
 
@@ -103,15 +134,23 @@ impl Core {
         if let Some(inode) = special::lookup(parent, name) {
             return reply.entry(&special::TTL, &special::attr(inode), 0);
         }
+        let epoch = self.epoch();
         let r = self.files.master().lookup(parent, name, &self.cred(who));
-        self.reply_entry(r, reply);
+        self.reply_entry(epoch, r, reply);
     }
 
     pub fn getattr(&self, who: Caller, inode: u32, reply: ReplyAttr) {
         if special::is_special(inode) {
             return reply.attr(&special::TTL, &special::attr(inode));
         }
+        let epoch = self.epoch();
+        if let Some(a) = self.attrs.get(inode, epoch) {
+            return self.reply_attr(inode, Ok(a), reply);
+        }
         let r = self.files.master().getattr(inode, who.uid, who.gid);
+        if let Ok(a) = &r {
+            self.attrs.put(inode, a, epoch);
+        }
         self.reply_attr(inode, r, reply);
     }
 
@@ -129,10 +168,14 @@ impl Core {
         if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() || set.atime.is_some() || set.mtime.is_some() {
             attr = Some(self.files.master().setattr(inode, &c, set)?);
         }
-        match attr {
-            Some(a) => Ok(a),
-            None => self.files.master().getattr(inode, c.uid, who.gid),
-        }
+        self.attrs.drop_inode(inode);
+        let epoch = self.epoch();
+        let a = match attr {
+            Some(a) => a,
+            None => self.files.master().getattr(inode, c.uid, who.gid)?,
+        };
+        self.attrs.put(inode, &a, epoch);
+        Ok(a)
     }
 
     /// Opens `inode` for `mode` (1 read, 2 write, 3 both).

@@ -11,6 +11,7 @@
 //! threads ([`workers`]); what a request does is in [`core`].
 
 mod attr;
+mod attrcache;
 mod core;
 mod groups;
 mod special;
@@ -47,6 +48,8 @@ pub const WORKERS: usize = 24;
 pub struct CacheTtl {
     pub attr: Duration,
     pub entry: Duration,
+    /// Entries naming directories, as mfsmount's `mfsdirentrycacheto`.
+    pub dir_entry: Duration,
 }
 
 /// The file system as FUSE sees it.
@@ -120,6 +123,10 @@ impl Filesystem for ElkFs {
         // Lookups and readdirs of one directory may run side by side; the
         // master orders what needs ordering.
         let _ = config.add_capabilities(fuser::consts::FUSE_PARALLEL_DIROPS);
+        // O_DIRECT requests of an asynchronous submitter (io_uring, aio)
+        // reach us side by side instead of one after the other, as with
+        // libfuse's default.
+        let _ = config.add_capabilities(fuser::consts::FUSE_ASYNC_DIO);
         Ok(())
     }
 
@@ -191,6 +198,7 @@ impl Filesystem for ElkFs {
         let name = name_or_reply!(name, reply);
         let who = Caller::of(req);
         self.spawn(move |c| {
+            let epoch = c.epoch();
             let r = c.files.master().mknod(
                 ino(parent),
                 &name,
@@ -200,7 +208,8 @@ impl Filesystem for ElkFs {
                 &c.cred(who),
                 rdev_to_mfs(rdev),
             );
-            c.reply_entry(r, reply);
+            c.namespace_changed(ino(parent), false);
+            c.reply_entry(epoch, r, reply);
         });
     }
 
@@ -209,21 +218,31 @@ impl Filesystem for ElkFs {
         let who = Caller::of(req);
         self.spawn(move |c| {
             let (mode, umask) = ((mode & 0o7777) as u16, (umask & 0o7777) as u16);
+            let epoch = c.epoch();
             let r = c.files.master().mkdir(ino(parent), &name, mode, umask, &c.cred(who));
-            c.reply_entry(r, reply);
+            c.namespace_changed(ino(parent), false);
+            c.reply_entry(epoch, r, reply);
         });
     }
 
     fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
         let who = Caller::of(req);
-        self.spawn(move |c| Core::reply_empty(c.files.master().unlink(ino(parent), &name, &c.cred(who)), reply));
+        self.spawn(move |c| {
+            let r = c.files.master().unlink(ino(parent), &name, &c.cred(who));
+            c.namespace_changed(ino(parent), true);
+            Core::reply_empty(r, reply)
+        });
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
         let who = Caller::of(req);
-        self.spawn(move |c| Core::reply_empty(c.files.master().rmdir(ino(parent), &name, &c.cred(who)), reply));
+        self.spawn(move |c| {
+            let r = c.files.master().rmdir(ino(parent), &name, &c.cred(who));
+            c.namespace_changed(ino(parent), true);
+            Core::reply_empty(r, reply)
+        });
     }
 
     fn symlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, target: &Path, reply: ReplyEntry) {
@@ -231,8 +250,10 @@ impl Filesystem for ElkFs {
         let target = target.as_os_str().as_bytes().to_vec();
         let who = Caller::of(req);
         self.spawn(move |c| {
+            let epoch = c.epoch();
             let r = c.files.master().symlink(ino(parent), &name, &target, &c.cred(who));
-            c.reply_entry(r, reply);
+            c.namespace_changed(ino(parent), false);
+            c.reply_entry(epoch, r, reply);
         });
     }
 
@@ -255,6 +276,7 @@ impl Filesystem for ElkFs {
         let who = Caller::of(req);
         self.spawn(move |c| {
             let r = c.files.master().rename(ino(parent), &name, ino(newparent), &newname, &c.cred(who));
+            c.namespace_changed(ino(parent), true);
             Core::reply_empty(r, reply);
         });
     }
@@ -263,8 +285,10 @@ impl Filesystem for ElkFs {
         let newname = name_or_reply!(newname, reply);
         let who = Caller::of(req);
         self.spawn(move |c| {
+            let epoch = c.epoch();
             let r = c.files.master().link(ino(i), ino(newparent), &newname, &c.cred(who));
-            c.reply_entry(r, reply);
+            c.namespace_changed(ino(newparent), true);
+            c.reply_entry(epoch, r, reply);
         });
     }
 
@@ -290,10 +314,13 @@ impl Filesystem for ElkFs {
         let who = Caller::of(req);
         self.spawn(move |c| {
             let (mode, umask) = ((mode & 0o7777) as u16, (umask & 0o7777) as u16);
-            match c.files.master().create(ino(parent), &name, mode, umask, &c.cred(who)) {
+            let epoch = c.epoch();
+            let r = c.files.master().create(ino(parent), &name, mode, umask, &c.cred(who));
+            c.namespace_changed(ino(parent), false);
+            match r {
                 Ok((inode, a)) => {
                     c.files.master().acquire(inode);
-                    c.created(inode, &a, reply);
+                    c.created(epoch, inode, &a, reply);
                 }
                 Err(e) => reply.error(e.errno()),
             }
@@ -336,9 +363,12 @@ impl Filesystem for ElkFs {
         // reused for the next request once this returns.
         let data = data.to_vec();
         let len = data.len() as u32;
-        self.spawn(move |c| match c.files.write(ino(i), offset.max(0) as u64, data) {
-            Ok(()) => reply.written(len),
-            Err(e) => reply.error(e.errno()),
+        self.spawn(move |c| {
+            c.written(ino(i));
+            match c.files.write(ino(i), offset.max(0) as u64, data) {
+                Ok(()) => reply.written(len),
+                Err(e) => reply.error(e.errno()),
+            }
         });
     }
 

@@ -27,7 +27,7 @@ pub const MATTR_NOECACHE: u8 = 0x02;
 /// An attribute record read into fields, for clients (the master builds
 /// the bytes itself). The 8-byte size field means different things per
 /// type, so it is split here once rather than by every caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attr {
     pub flags: u8,
     /// `TYPE_*`; trash and sustained nodes already arrive as files.
