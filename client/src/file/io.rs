@@ -153,7 +153,7 @@ impl Files {
             b.bytes() >= self.cfg.buffer_max
         };
         if full {
-            self.flush(inode)?;
+            self.flush_when(inode, |b| b.bytes() >= self.cfg.buffer_max)?;
         }
         Ok(())
     }
@@ -161,12 +161,20 @@ impl Files {
     /// Writes everything buffered for `inode` and waits for the chain's
     /// acknowledgements and the master's WRITE_CHUNK_END replies.
     pub fn flush(&self, inode: u32) -> Result<()> {
+        self.flush_when(inode, |_| true)
+    }
+
+    /// Flushes when `due` still holds once this thread's turn has come: a
+    /// writer that found the buffer full and waited for another flush
+    /// usually finds that flush took its data too, and sending the few
+    /// writes buffered since would cost a whole master exchange per chunk.
+    fn flush_when(&self, inode: u32, due: impl Fn(&WriteBuffer) -> bool) -> Result<()> {
         // Taken before the data, so flushes reach the chunkservers in the
         // order their data left the buffer.
         let _order = self.stripe(inode).write().unwrap_or_else(|p| p.into_inner());
         let extents = match lock(&self.buffers).get_mut(&inode) {
-            Some(b) => b.take(),
-            None => return Ok(()),
+            Some(b) if due(b) => b.take(),
+            _ => return Ok(()),
         };
         if extents.is_empty() {
             return Ok(());
