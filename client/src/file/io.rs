@@ -200,6 +200,33 @@ impl Files {
         first
     }
 
+    /// Buffers a write when that does not fill the buffer; otherwise
+    /// hands the data back untouched for [`Files::write`] (which may have
+    /// to flush). Never waits on the network: the FUSE reader thread calls
+    /// it.
+    pub fn write_buffered(&self, inode: u32, offset: u64, data: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
+        let mut bufs = lock(&self.buffers);
+        let b = bufs.entry(inode).or_default();
+        if b.bytes() + data.len() >= self.cfg.buffer_max {
+            return Err(data);
+        }
+        b.add(offset, data);
+        drop(bufs);
+        lock(&self.ahead).remove(&inode);
+        Ok(())
+    }
+
+    /// True when nothing of `inode` is buffered or on its way: a flush
+    /// would return at once. Never waits.
+    pub fn is_clean(&self, inode: u32) -> bool {
+        if lock(&self.buffers).get(&inode).is_some_and(|b| !b.is_empty()) {
+            return false;
+        }
+        // A flush under way holds the stripe; so may one of another file
+        // sharing it, which only sends us the slow way.
+        self.stripe(inode).try_write().is_ok()
+    }
+
     /// Drops the buffer of a file nobody has open any more (after flush).
     pub fn drop_buffer(&self, inode: u32) {
         let mut bufs = lock(&self.buffers);

@@ -139,6 +139,21 @@ impl Core {
         self.reply_entry(epoch, r, reply);
     }
 
+    /// GETATTR answered without a master call, or the reply handed back.
+    pub fn getattr_cached(&self, inode: u32, reply: ReplyAttr) -> Option<ReplyAttr> {
+        if special::is_special(inode) {
+            reply.attr(&special::TTL, &special::attr(inode));
+            return None;
+        }
+        match self.attrs.get(inode, self.epoch()) {
+            Some(a) => {
+                self.reply_attr(inode, Ok(a), reply);
+                None
+            }
+            None => Some(reply),
+        }
+    }
+
     pub fn getattr(&self, who: Caller, inode: u32, reply: ReplyAttr) {
         if special::is_special(inode) {
             return reply.attr(&special::TTL, &special::attr(inode));
@@ -208,6 +223,14 @@ impl Core {
             return Ok(());
         }
         self.files.flush(inode)
+    }
+
+    /// `release` of a file with nothing buffered or being flushed.
+    pub fn release_clean(&self, inode: u32) {
+        if !special::is_special(inode) {
+            self.files.drop_buffer(inode);
+            self.files.master().release(inode);
+        }
     }
 
     pub fn release(&self, inode: u32) -> Result<()> {

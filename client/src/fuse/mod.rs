@@ -146,6 +146,7 @@ impl Filesystem for ElkFs {
     }
 
     fn getattr(&mut self, req: &Request<'_>, i: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        let Some(reply) = self.core.getattr_cached(ino(i), reply) else { return };
         let who = Caller::of(req);
         self.spawn(move |c| c.getattr(who, ino(i), reply));
     }
@@ -361,8 +362,13 @@ impl Filesystem for ElkFs {
         }
         // The one copy of the data on its way: fuser's request buffer is
         // reused for the next request once this returns.
-        let data = data.to_vec();
         let len = data.len() as u32;
+        // Most writes only land in the buffer: answered here, without the
+        // hop to a worker. The one that fills it goes there and flushes.
+        self.core.written(ino(i));
+        let Err(data) = self.core.files.write_buffered(ino(i), offset.max(0) as u64, data.to_vec()) else {
+            return reply.written(len);
+        };
         self.spawn(move |c| {
             c.written(ino(i));
             match c.files.write(ino(i), offset.max(0) as u64, data) {
@@ -373,6 +379,9 @@ impl Filesystem for ElkFs {
     }
 
     fn flush(&mut self, _req: &Request<'_>, i: u64, _fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
+        if self.core.files.is_clean(ino(i)) {
+            return reply.ok();
+        }
         self.spawn(move |c| Core::reply_empty(c.flush(ino(i)), reply));
     }
 
@@ -386,10 +395,18 @@ impl Filesystem for ElkFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        // Nothing to send: the bookkeeping is local, no hop to a worker.
+        if self.core.files.is_clean(ino(i)) {
+            self.core.release_clean(ino(i));
+            return reply.ok();
+        }
         self.spawn(move |c| Core::reply_empty(c.release(ino(i)), reply));
     }
 
     fn fsync(&mut self, _req: &Request<'_>, i: u64, _fh: u64, _datasync: bool, reply: ReplyEmpty) {
+        if self.core.files.is_clean(ino(i)) {
+            return reply.ok();
+        }
         self.spawn(move |c| Core::reply_empty(c.flush(ino(i)), reply));
     }
 
@@ -455,6 +472,22 @@ impl Filesystem for ElkFs {
         } else {
             reply.data(&[]);
         }
+    }
+
+    /// No ioctls are served; `isatty` on every open asks (TCGETS), and
+    /// fuser's default answer logs a warning each time.
+    fn ioctl(
+        &mut self,
+        _req: &Request<'_>,
+        _i: u64,
+        _fh: u64,
+        _flags: u32,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(libc::ENOTTY);
     }
 
     fn access(&mut self, req: &Request<'_>, i: u64, mask: i32, reply: ReplyEmpty) {
