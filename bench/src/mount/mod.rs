@@ -15,7 +15,9 @@
 //! elkfs+mfsmount, elkfs+elkfs mount. The two clients of a stack thus
 //! alternate A B A B over the rounds, so the host's cache weather hits
 //! both. Ratios are medians of per-round ratios with min and max
-//! ([`report`]).
+//! ([`report`]). Each round starts with fio's sequential jobs straight on
+//! the clusters' folder: the disk alone, the ceiling of every sequential
+//! figure (all daemons of a stack share that one disk).
 //!
 //! A job that fails or hangs on one client is recorded as failed for that
 //! client and round ([`round`]), and the run goes on: a broken client must
@@ -302,6 +304,9 @@ pub struct Results {
     pub samples: BTreeMap<(Stack, Client, Work), Vec<Option<Sample>>>,
     /// What failed, one line each, in the order it happened.
     pub failures: Vec<String>,
+    /// The disk alone, per round: fio's sequential write and read of a
+    /// file of the same size with the same job, in MiB/s.
+    pub disk: Vec<(f64, f64)>,
 }
 
 impl Results {
@@ -373,6 +378,11 @@ pub fn run(args: &MountArgs, out: &mut dyn Write) -> Result<MountReport> {
 fn run_rounds(plan: &MountPlan, dirs: &WorkDirs) -> Result<Results> {
     let mut results = Results::new(plan.rounds);
     for r in 1..=plan.rounds {
+        interrupt::check()?;
+        match disk_alone(plan, &dirs.fio) {
+            Ok(figures) => results.disk.push(figures),
+            Err(e) => results.failures.push(format!("round {r}: the disk alone: {e:#}")),
+        }
         for stack in Stack::ALL {
             for client in Client::ALL {
                 interrupt::check()?;
@@ -396,6 +406,25 @@ fn run_rounds(plan: &MountPlan, dirs: &WorkDirs) -> Result<Results> {
         }
     }
     Ok(results)
+}
+
+/// fio's sequential write and read jobs straight on the folder the
+/// clusters use: the ceiling of every stack's sequential figures on this
+/// disk (a goal 2 write puts each byte on it twice, so half of it there).
+fn disk_alone(plan: &MountPlan, dir: &std::path::Path) -> Result<(f64, f64)> {
+    let file = dir.join("disk-alone");
+    let run = |job| crate::cluster::jobs::run_fio(&plan.fio, job, &file, plan.file_bytes, plan.seconds, dir);
+    crate::cluster::jobs::settle(plan.quick)?;
+    let write = run(Job::SeqWrite { goal: 1 });
+    let read = write.as_ref().ok().map(|_| {
+        crate::cluster::jobs::settle(plan.quick)?;
+        run(Job::SeqRead { goal: 1 })
+    });
+    let _ = std::fs::remove_file(&file);
+    let write = write.context("fio sequential write")?.mib_s();
+    let read = read.unwrap_or_else(|| Err(anyhow::anyhow!("not run"))).context("fio sequential read")?.mib_s();
+    tracing::info!("the disk alone: sequential write {write:.0} MiB/s, read {read:.0} MiB/s");
+    Ok((write, read))
 }
 
 /// Root, the MooseFS tools and the elkfs binary, checked before anything

@@ -294,6 +294,15 @@ impl MountReport {
                 verdict(row.work.stack_target(), row.all.as_ref())
             )?;
         }
+        if !self.results.disk.is_empty() {
+            let w = spread(&self.results.disk.iter().map(|d| d.0).collect::<Vec<_>>());
+            let r = spread(&self.results.disk.iter().map(|d| d.1).collect::<Vec<_>>());
+            writeln!(
+                out,
+                "the disk alone (fio, same jobs, on the clusters' folder): seq write {:.0} MiB/s [{:.0}-{:.0}], seq read {:.0} MiB/s [{:.0}-{:.0}]; every stack's goal 1 writes share that disk, goal 2 writes put each byte on it twice",
+                w.median, w.min, w.max, r.median, r.min, r.max
+            )?;
+        }
         writeln!(out)?;
         writeln!(
             out,
@@ -350,6 +359,13 @@ impl MountReport {
             root.insert(row.work.key().into(), Value::Object(e));
         }
         root.insert("failures".into(), json!(self.results.failures));
+        let disk = |f: fn(&(f64, f64)) -> f64| spread(&self.results.disk.iter().map(f).collect::<Vec<_>>()).median;
+        if !self.results.disk.is_empty() {
+            root.insert(
+                "disk_alone".into(),
+                json!({"seq_write_mib_s": disk(|d| d.0), "seq_read_mib_s": disk(|d| d.1), "rounds": self.results.disk.len()}),
+            );
+        }
         let p = &self.plan;
         let s = &self.setting;
         root.insert(
