@@ -72,6 +72,9 @@ impl Conn {
 #[derive(Default)]
 pub struct Pool {
     idle: Mutex<HashMap<Addr, Vec<(Conn, Instant)>>>,
+    /// Connections opened and reused since the start, for the unmount log.
+    opened: std::sync::atomic::AtomicU64,
+    reused: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
@@ -81,6 +84,7 @@ impl Pool {
             if let Some(list) = idle.get_mut(&addr) {
                 while let Some((conn, since)) = list.pop() {
                     if since.elapsed() < IDLE_MAX {
+                        self.reused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return Ok(conn);
                     }
                 }
@@ -88,9 +92,16 @@ impl Pool {
         }
         let stream = TcpStream::connect_timeout(&addr.socket().into(), CONNECT_TIMEOUT)
             .map_err(|e| Error::io(format!("connect to chunkserver {addr}"), e))?;
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         stream.set_nodelay(true).map_err(|e| Error::io(format!("nodelay {addr}"), e))?;
         stream.set_read_timeout(Some(RECV_TIMEOUT)).map_err(|e| Error::io(format!("timeout {addr}"), e))?;
         Ok(Conn { addr, stream: BufReader::with_capacity(RECV_BUFFER, stream) })
+    }
+
+    /// Connections opened, and operations that reused an idle one.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.opened.load(Relaxed), self.reused.load(Relaxed))
     }
 
     /// Takes back a connection whose operation ended cleanly.

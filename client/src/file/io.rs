@@ -126,6 +126,11 @@ impl Files {
         self.epoch.load(Ordering::SeqCst)
     }
 
+    /// Chunkserver connections opened, and operations that reused one.
+    pub fn connections(&self) -> (u64, u64) {
+        self.pool.counts()
+    }
+
     pub fn master(&self) -> &Master {
         &self.master
     }

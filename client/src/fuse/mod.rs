@@ -137,6 +137,8 @@ impl Filesystem for ElkFs {
             tracing::error!("unmount: buffered writes lost: {e}");
         }
         self.core.files.master().close();
+        let (opened, reused) = self.core.files.connections();
+        tracing::info!("chunkserver connections: {opened} opened, {reused} operations on a reused one");
     }
 
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {

@@ -62,7 +62,7 @@ pub fn send(stream: &mut TcpStream, msg: &ClToMa, peer: &str) -> Result<()> {
 }
 
 /// Reads one frame: its kind and payload.
-pub fn recv_frame(stream: &mut TcpStream, peer: &str) -> Result<(u32, Vec<u8>)> {
+pub fn recv_frame(stream: &mut impl Read, peer: &str) -> Result<(u32, Vec<u8>)> {
     let mut head = [0u8; HEADER_LEN];
     stream.read_exact(&mut head).map_err(|e| Error::io(format!("receive from {peer}"), e))?;
     let h = Header::parse_limited(&head, MAX_REPLY).map_err(|e| Error::proto(peer, e))?;

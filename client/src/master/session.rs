@@ -274,8 +274,11 @@ fn install(shared: &Arc<Shared>, stream: TcpStream) -> Result<()> {
 
 /// Reads replies until the connection fails, then marks the link down and
 /// fails what was pending on it.
-fn receive(shared: &Shared, mut stream: TcpStream, generation: u64) {
+fn receive(shared: &Shared, stream: TcpStream, generation: u64) {
     let peer = shared.target.name();
+    // A reply and its header in one system call; replies that arrive
+    // together (several workers' calls) in one too.
+    let mut stream = std::io::BufReader::with_capacity(64 << 10, stream);
     let err = loop {
         let (kind, payload) = match link::recv_frame(&mut stream, &peer) {
             Ok(f) => f,
