@@ -80,7 +80,7 @@ pub struct Files {
     cfg: FilesConfig,
     locs: LocCache,
     buffers: Mutex<HashMap<u32, WriteBuffer>>,
-    ahead: Mutex<HashMap<u32, Ahead>>,
+    ahead: Arc<Mutex<HashMap<u32, Ahead>>>,
     /// Flushes take a stripe exclusively, reads shared.
     order: Box<[RwLock<()>]>,
     /// Counts flushes that sent data: attributes read before a flush may
@@ -95,13 +95,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Files {
     pub fn new(master: Master, cfg: FilesConfig) -> Files {
         let locs: LocCache = Arc::default();
-        let pushed = Arc::clone(&locs);
-        // Another session wrote or truncated: drop what we know of that file.
+        let ahead: Arc<Mutex<HashMap<u32, Ahead>>> = Arc::default();
+        let (pushed, pushed_ahead) = (Arc::clone(&locs), Arc::clone(&ahead));
+        // Another session wrote or truncated: drop what we know of that
+        // file, its read-ahead data too.
         master.set_push_handler(Box::new(move |msg| match msg {
             MaToCl::ChunkHasChanged { inode, .. } | MaToCl::FlengHasChanged { inode, .. } => {
                 lock(&pushed).retain(|(i, _), _| i != inode);
+                lock(&pushed_ahead).remove(inode);
             }
-            MaToCl::InvalidateChunkCache => lock(&pushed).clear(),
+            MaToCl::InvalidateChunkCache => {
+                lock(&pushed).clear();
+                lock(&pushed_ahead).clear();
+            }
             _ => {}
         }));
         assert!(cfg.attempts > 0, "at least one attempt per chunk operation");
@@ -111,7 +117,7 @@ impl Files {
             cfg,
             locs,
             buffers: Mutex::new(HashMap::new()),
-            ahead: Mutex::new(HashMap::new()),
+            ahead,
             order: (0..STRIPES).map(|_| RwLock::new(())).collect(),
             epoch: AtomicU64::new(0),
         }
