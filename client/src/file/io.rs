@@ -66,6 +66,8 @@ struct Ahead {
 
 /// Reads of at least this size are split over the copies of a chunk.
 const PARALLEL_MIN: usize = 2 << 20;
+/// Smaller reads go to copy `(offset in chunk / SPREAD_UNIT) % copies`.
+const SPREAD_UNIT: u32 = 1 << 20;
 
 /// Chunk locations by `(inode, chunk index)`, with when they were asked.
 type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
@@ -415,7 +417,11 @@ impl Files {
             return Err(Error::Chunk { chunk: loc.chunk, what: "no copy reachable".into() });
         }
         if buf.len() < PARALLEL_MIN || servers.len() < 2 {
-            return self.read_part(loc, 0, in_chunk, buf);
+            // Smaller reads start on a copy chosen by where they fall, so a
+            // file read in pieces (several at once, or one after another)
+            // is served by every copy rather than always by the first.
+            let first = (in_chunk / SPREAD_UNIT) as usize % servers.len();
+            return self.read_part(loc, first, in_chunk, buf);
         }
         let block = crate::data::BLOCK as usize;
         let part = buf.len().div_ceil(servers.len()).div_ceil(block) * block;
