@@ -66,6 +66,8 @@ struct Ahead {
 
 /// Reads of at least this size are split over the copies of a chunk.
 const PARALLEL_MIN: usize = 2 << 20;
+/// A location fetched this recently survives an open.
+const FRESH: Duration = Duration::from_millis(100);
 /// Smaller reads go to copy `(offset in chunk / SPREAD_UNIT) % copies`.
 const SPREAD_UNIT: u32 = 1 << 20;
 
@@ -148,6 +150,21 @@ impl Files {
     pub fn forget(&self, inode: u32) {
         lock(&self.locs).retain(|(i, _), _| *i != inode);
         lock(&self.ahead).remove(&inode);
+    }
+
+    /// [`Files::forget`] at open, keeping locations the master sent in the
+    /// last moments (with the lookup that preceded this open): they are as
+    /// new as asking again would be.
+    pub fn forget_at_open(&self, inode: u32) {
+        lock(&self.locs).retain(|(i, _), (_, at)| *i != inode || at.elapsed() < FRESH);
+        lock(&self.ahead).remove(&inode);
+    }
+
+    /// Keeps the location of chunk 0 that came with a lookup of `inode`
+    /// (`length`: the file length in the same reply).
+    pub fn seed_first_chunk(&self, inode: u32, length: u64, first: elkfs_proto::client::FirstChunk) {
+        let loc = ChunkLoc { length, chunk: first.chunk, version: first.version, servers: first.servers };
+        lock(&self.locs).insert((inode, 0), (loc, Instant::now()));
     }
 
     /// The length this mount knows `inode` to have at least (buffered

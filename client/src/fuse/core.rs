@@ -135,7 +135,12 @@ impl Core {
             return reply.entry(&special::TTL, &special::attr(inode), 0);
         }
         let epoch = self.epoch();
-        let r = self.files.master().lookup(parent, name, &self.cred(who));
+        let r = self.files.master().lookup_with_chunk(parent, name, &self.cred(who)).map(|(inode, a, first)| {
+            if let Some(first) = first.filter(|_| a.node_type == TYPE_FILE) {
+                self.files.seed_first_chunk(inode, a.length, first);
+            }
+            (inode, a)
+        });
         self.reply_entry(epoch, r, reply);
     }
 
@@ -201,7 +206,7 @@ impl Core {
         match self.files.master().open(inode, &self.cred(who), mode) {
             Ok(_) => {
                 self.files.master().acquire(inode);
-                self.files.forget(inode);
+                self.files.forget_at_open(inode);
                 Ok(())
             }
             Err(e) => Err(e.errno()),

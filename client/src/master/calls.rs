@@ -66,6 +66,18 @@ impl Master {
     }
 
     pub fn lookup(&self, parent: u32, name: &[u8], cred: &Cred) -> Result<NewAttrs> {
+        self.lookup_with_chunk(parent, name, cred).map(|(inode, attr, _)| (inode, attr))
+    }
+
+    /// A lookup with the location of a small file's only chunk when the
+    /// master sends it along (mfsmaster does, so the first read of a small
+    /// file needs no READ_CHUNK).
+    pub fn lookup_with_chunk(
+        &self,
+        parent: u32,
+        name: &[u8],
+        cred: &Cred,
+    ) -> Result<(u32, Attr, Option<elkfs_proto::client::FirstChunk>)> {
         let reply = self.call("lookup", DirForm::Types, |msgid| ClToMa::Lookup {
             msgid,
             parent,
@@ -73,7 +85,7 @@ impl Master {
             cred: cred.clone(),
         })?;
         match reply {
-            MaToCl::Lookup { inode, attr, .. } => Ok((inode, Attr::decode(&attr))),
+            MaToCl::Lookup { inode, attr, first_chunk, .. } => Ok((inode, Attr::decode(&attr), first_chunk)),
             m => Err(unexpected(self, "lookup", m)),
         }
     }
