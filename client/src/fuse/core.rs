@@ -13,6 +13,7 @@ use std::time::Duration;
 use elkfs_proto::client::{Attr, Cred, MATTR_NOACACHE, MATTR_NOECACHE, TYPE_DIRECTORY, TYPE_FILE};
 use fuser::{FileAttr, ReplyAttr, ReplyEmpty, ReplyEntry};
 
+use super::access::AccessCache;
 use super::attrcache::AttrCache;
 use super::{attr, groups, special, CacheTtl};
 use crate::error::{Error, Result};
@@ -44,6 +45,7 @@ pub struct Core {
     next_fh: AtomicU64,
     groups: groups::Groups,
     attrs: AttrCache,
+    access: AccessCache,
 }
 
 impl Core {
@@ -55,6 +57,7 @@ impl Core {
             next_fh: AtomicU64::new(1),
             groups: groups::Groups::default(),
             attrs: AttrCache::new(ttl.attr),
+            access: AccessCache::default(),
         }
     }
 
@@ -135,12 +138,18 @@ impl Core {
             return reply.entry(&special::TTL, &special::attr(inode), 0);
         }
         let epoch = self.epoch();
-        let r = self.files.master().lookup_with_chunk(parent, name, &self.cred(who)).map(|(inode, a, first)| {
-            if let Some(first) = first.filter(|_| a.node_type == TYPE_FILE) {
-                self.files.seed_first_chunk(inode, a.length, first);
-            }
-            (inode, a)
-        });
+        let r =
+            self.files.master().lookup_with_chunk(parent, name, &self.cred(who)).map(|(inode, a, lflags, first)| {
+                if a.node_type == TYPE_FILE {
+                    if let Some(first) = first {
+                        self.files.seed_first_chunk(inode, a.length, first);
+                    }
+                    if let Some(lflags) = lflags {
+                        self.access.put(inode, who, lflags);
+                    }
+                }
+                (inode, a)
+            });
         self.reply_entry(epoch, r, reply);
     }
 
@@ -189,6 +198,7 @@ impl Core {
             attr = Some(self.files.master().setattr(inode, &c, set)?);
         }
         self.attrs.drop_inode(inode);
+        self.access.drop_inode(inode);
         let epoch = self.epoch();
         let a = match attr {
             Some(a) => a,
@@ -203,13 +213,17 @@ impl Core {
         if special::is_special(inode) {
             return if mode == 1 { Ok(()) } else { Err(libc::EACCES) };
         }
-        match self.files.master().open(inode, &self.cred(who), mode) {
-            Ok(_) => {
+        let granted = match self.access.open(inode, who, mode) {
+            Some(r) => r,
+            None => self.files.master().open(inode, &self.cred(who), mode).map(|_| ()).map_err(|e| e.errno()),
+        };
+        match granted {
+            Ok(()) => {
                 self.files.master().acquire(inode);
                 self.files.forget_at_open(inode);
                 Ok(())
             }
-            Err(e) => Err(e.errno()),
+            Err(errno) => Err(errno),
         }
     }
 

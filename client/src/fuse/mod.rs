@@ -10,6 +10,7 @@
 //! This file only takes requests apart and hands them to the worker
 //! threads ([`workers`]); what a request does is in [`core`].
 
+mod access;
 mod attr;
 mod attrcache;
 mod core;

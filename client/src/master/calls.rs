@@ -66,18 +66,18 @@ impl Master {
     }
 
     pub fn lookup(&self, parent: u32, name: &[u8], cred: &Cred) -> Result<NewAttrs> {
-        self.lookup_with_chunk(parent, name, cred).map(|(inode, attr, _)| (inode, attr))
+        self.lookup_with_chunk(parent, name, cred).map(|(inode, attr, _, _)| (inode, attr))
     }
 
-    /// A lookup with the location of a small file's only chunk when the
-    /// master sends it along (mfsmaster does, so the first read of a small
-    /// file needs no READ_CHUNK).
+    /// A lookup with the caller's access rights (`lflags`) and the location
+    /// of a small file's only chunk when the master sends them along
+    /// (mfsmaster does: an open and a first read then need no master call).
     pub fn lookup_with_chunk(
         &self,
         parent: u32,
         name: &[u8],
         cred: &Cred,
-    ) -> Result<(u32, Attr, Option<elkfs_proto::client::FirstChunk>)> {
+    ) -> Result<(u32, Attr, Option<u16>, Option<elkfs_proto::client::FirstChunk>)> {
         let reply = self.call("lookup", DirForm::Types, |msgid| ClToMa::Lookup {
             msgid,
             parent,
@@ -85,7 +85,9 @@ impl Master {
             cred: cred.clone(),
         })?;
         match reply {
-            MaToCl::Lookup { inode, attr, first_chunk, .. } => Ok((inode, Attr::decode(&attr), first_chunk)),
+            MaToCl::Lookup { inode, attr, lflags, first_chunk, .. } => {
+                Ok((inode, Attr::decode(&attr), lflags, first_chunk))
+            }
             m => Err(unexpected(self, "lookup", m)),
         }
     }
