@@ -115,6 +115,26 @@ fn fio_memory(plan: &Plan) -> (Option<hugepages::HugePages>, fio::Memory) {
     }
 }
 
+/// The tools every cluster bench needs: the harness's network namespace
+/// and the MooseFS master, CLI and mount.
+const CLUSTER_TOOLS: [&str; 7] = ["ip", "nsenter", "timeout", "mfsmaster", "mfscli", "mfsmount", "fusermount3"];
+
+/// Root (`why_root` says what for), the MooseFS tools (those of every
+/// cluster bench plus `extra`) and the elkfs binary, checked before `bench`
+/// starts anything; the log names the binary beside `runs`.
+pub(crate) fn preflight(bench: &str, why_root: &str, extra: &[&str], runs: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        anyhow::bail!("elkfs bench {bench} needs root ({why_root})");
+    }
+    harnessed("checking tools", || {
+        let tools: Vec<&str> = CLUSTER_TOOLS.iter().chain(extra).copied().collect();
+        elkfs_harness::require_tools(&tools);
+        tracing::info!("{runs}: {}", elkfs_harness::elkfs_binary().display());
+        Ok(())
+    })
+}
+
 /// Runs `f`, turning a harness panic (the harness fails loudly by
 /// panicking, after cleaning up what it started) into an error, so a bench
 /// reports a broken cluster instead of aborting.

@@ -201,7 +201,12 @@ pub fn run_cluster_bench(args: &ClusterArgs) -> Result<ClusterReport> {
 /// line, last) to `out`.
 pub fn run(args: &ClusterArgs, out: &mut dyn Write) -> Result<ClusterReport> {
     let plan = ClusterPlan::from_args(args)?;
-    preflight()?;
+    crate::preflight(
+        "cluster",
+        "network namespaces, FUSE mounts, drop_caches",
+        &["mfschunkserver", "umount", "mfsfileinfo", "mfssetgoal", "mfssettrashtime"],
+        "elkfs chunkservers",
+    )?;
     let fio_version = fio::check_installed(&plan.fio)?;
     let dirs = WorkDirs::create(&plan.dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -290,34 +295,6 @@ fn kind_name(kind: ChunkserverKind) -> &'static str {
         ChunkserverKind::Real => "real",
         ChunkserverKind::Elkfs => "elkfs",
     }
-}
-
-/// Root, the MooseFS tools and the elkfs binary, checked before anything
-/// is started.
-fn preflight() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("elkfs bench cluster needs root (network namespaces, FUSE mounts, drop_caches)");
-    }
-    harnessed("checking tools", || {
-        elkfs_harness::require_tools(&[
-            "ip",
-            "nsenter",
-            "timeout",
-            "mfsmaster",
-            "mfscli",
-            "mfschunkserver",
-            "mfsmount",
-            "fusermount3",
-            "umount",
-            "mfsfileinfo",
-            "mfssetgoal",
-            "mfssettrashtime",
-        ]);
-        let elkfs = elkfs_harness::elkfs_binary();
-        tracing::info!("elkfs chunkservers run {}", elkfs.display());
-        Ok(())
-    })
 }
 
 /// One cluster of `kind`, every job on it; with `engine`, the engine's

@@ -236,7 +236,7 @@ pub fn run_meta_bench(args: &MetaArgs) -> Result<MetaReport> {
 /// JSON line, last) to `out`.
 pub fn run(args: &MetaArgs, out: &mut dyn Write) -> Result<MetaReport> {
     let plan = MetaPlan::from_args(args)?;
-    preflight()?;
+    crate::preflight("meta", "network namespaces, FUSE mounts", &[], "elkfs master")?;
     let created = !plan.dir.exists();
     std::fs::create_dir_all(&plan.dir).with_context(|| format!("mkdir {}", plan.dir.display()))?;
     // Ctrl-C sets a flag the phases check; the harness's drops clean up.
@@ -273,19 +273,6 @@ pub fn run(args: &MetaArgs, out: &mut dyn Write) -> Result<MetaReport> {
     }
     out.flush()?;
     Ok(report)
-}
-
-/// Root and the MooseFS tools, checked before anything is started.
-fn preflight() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("elkfs bench meta needs root (network namespaces, FUSE mounts)");
-    }
-    harnessed("checking tools", || {
-        elkfs_harness::require_tools(&["ip", "nsenter", "timeout", "mfsmaster", "mfscli", "mfsmount", "fusermount3"]);
-        tracing::info!("elkfs master runs {}", elkfs_harness::elkfs_binary().display());
-        Ok(())
-    })
 }
 
 /// One master's cluster: direct phases, mount phases, memory.

@@ -339,7 +339,12 @@ pub fn run_mount_bench(args: &MountArgs) -> Result<MountReport> {
 /// line, last) to `out`.
 pub fn run(args: &MountArgs, out: &mut dyn Write) -> Result<MountReport> {
     let plan = MountPlan::from_args(args)?;
-    preflight()?;
+    crate::preflight(
+        "mount",
+        "network namespaces, FUSE mounts, drop_caches",
+        &["mfschunkserver", "umount", "mfsfileinfo", "mfssetgoal", "mfssettrashtime"],
+        "elkfs master, chunkservers and mount",
+    )?;
     let fio_version = fio::check_installed(&plan.fio)?;
     let dirs = WorkDirs::create(&plan.dir)?;
     // Ctrl-C sets a flag the jobs check; the harness's drops clean up.
@@ -425,34 +430,6 @@ fn disk_alone(plan: &MountPlan, dir: &std::path::Path) -> Result<(f64, f64)> {
     let read = read.unwrap_or_else(|| Err(anyhow::anyhow!("not run"))).context("fio sequential read")?.mib_s();
     tracing::info!("the disk alone: sequential write {write:.0} MiB/s, read {read:.0} MiB/s");
     Ok((write, read))
-}
-
-/// Root, the MooseFS tools and the elkfs binary, checked before anything
-/// is started.
-fn preflight() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("elkfs bench mount needs root (network namespaces, FUSE mounts, drop_caches)");
-    }
-    harnessed("checking tools", || {
-        elkfs_harness::require_tools(&[
-            "ip",
-            "nsenter",
-            "timeout",
-            "mfsmaster",
-            "mfscli",
-            "mfschunkserver",
-            "mfsmount",
-            "fusermount3",
-            "umount",
-            "mfsfileinfo",
-            "mfssetgoal",
-            "mfssettrashtime",
-        ]);
-        let elkfs = elkfs_harness::elkfs_binary();
-        tracing::info!("elkfs master, chunkservers and mount run {}", elkfs.display());
-        Ok(())
-    })
 }
 
 #[cfg(test)]
