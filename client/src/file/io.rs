@@ -329,7 +329,7 @@ impl Files {
         let fetch = if sequential { size.max(self.cfg.readahead) } else { size };
         let read = self.read_direct(inode, offset, fetch);
         let mut ahead = lock(&self.ahead);
-        let mut data = match read {
+        let data = match read {
             Ok(data) => data,
             Err(e) => {
                 if let Some(a) = ahead.get_mut(&inode).filter(|_| sequential) {
@@ -341,9 +341,10 @@ impl Files {
         let eof = data.len() < fetch;
         let next = offset + data.len().min(size) as u64;
         if data.len() > size {
-            let fetched = Ahead { start: offset, data: data.clone(), eof, next, at: Instant::now(), fetching: false };
-            ahead.insert(inode, fetched);
-            data.truncate(size);
+            // The caller gets a copy of its part; the fetch itself is kept.
+            let asked = data[..size].to_vec();
+            ahead.insert(inode, Ahead { start: offset, data, eof, next, at: Instant::now(), fetching: false });
+            return Ok(asked);
         } else if sequential || !ahead.get(&inode).is_some_and(|a| a.fetching) {
             // A read of only what was asked: remember where the reader is
             // going next, unless another thread's fetch is under way.

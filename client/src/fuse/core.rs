@@ -253,12 +253,8 @@ impl Core {
     }
 
     pub fn release(&self, inode: u32) -> Result<()> {
-        if special::is_special(inode) {
-            return Ok(());
-        }
-        let r = self.files.flush(inode);
-        self.files.drop_buffer(inode);
-        self.files.master().release(inode);
+        let r = self.flush(inode);
+        self.release_clean(inode);
         r
     }
 
