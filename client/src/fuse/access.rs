@@ -9,11 +9,10 @@
 //! inodes, as with mfsmount. A master that sends no `lflags` (elkfs
 //! master) is asked with OPEN as before.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::core::Caller;
+use super::ttlmap::TtlMap;
 
 /// How long a lookup's rights stand in for an OPEN (mfsmount's too).
 const TTL: Duration = Duration::from_secs(1);
@@ -28,9 +27,14 @@ const ASK_MASTER: u16 = 0x1000 | 0x2000;
 
 type Key = (u32, u32, u32, u32);
 
-#[derive(Default)]
 pub struct AccessCache {
-    map: Mutex<HashMap<Key, (u16, Instant)>>,
+    map: TtlMap<Key, u16>,
+}
+
+impl Default for AccessCache {
+    fn default() -> Self {
+        AccessCache { map: TtlMap::new(TTL, MAX_ENTRIES) }
+    }
 }
 
 fn key(inode: u32, who: Caller) -> Key {
@@ -39,22 +43,14 @@ fn key(inode: u32, who: Caller) -> Key {
 
 impl AccessCache {
     pub fn put(&self, inode: u32, who: Caller, lflags: u16) {
-        let mut map = self.lock();
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, (_, at)| at.elapsed() < TTL);
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-        }
-        map.insert(key(inode, who), (lflags, Instant::now()));
+        self.map.put(key(inode, who), lflags);
     }
 
     /// The outcome of opening `inode` for `mode` (1 read, 2 write, 3 both)
     /// from a recent lookup's rights; `None` when the master must be asked.
     pub fn open(&self, inode: u32, who: Caller, mode: u8) -> Option<Result<(), i32>> {
-        let map = self.lock();
-        let (lflags, at) = *map.get(&key(inode, who))?;
-        if at.elapsed() >= TTL || lflags & ASK_MASTER != 0 {
+        let lflags = self.map.get(&key(inode, who))?;
+        if lflags & ASK_MASTER != 0 {
             return None;
         }
         let mask: u16 = match mode {
@@ -77,11 +73,7 @@ impl AccessCache {
     /// Our own change of the node's mode, owner or flags makes the rights
     /// the master gave stale.
     pub fn drop_inode(&self, inode: u32) {
-        self.lock().retain(|k, _| k.0 != inode);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (u16, Instant)>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        self.map.retain(|k| k.0 != inode);
     }
 }
 

@@ -12,59 +12,50 @@
 //! a file's length and mtime at the master) empties the cache through the
 //! file layer's flush epoch; a namespace change drops the nodes it touches.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use elkfs_proto::client::{Attr, MATTR_NOACACHE};
+
+use super::ttlmap::TtlMap;
 
 /// Entries kept before expired ones are swept (bounded memory).
 const MAX_ENTRIES: usize = 1 << 16;
 
 pub struct AttrCache {
-    ttl: Duration,
-    map: Mutex<HashMap<u32, (Attr, Instant, u64)>>,
+    /// Attributes and the flush epoch they were read at.
+    map: Option<TtlMap<u32, (Attr, u64)>>,
 }
 
 impl AttrCache {
+    /// With a zero `ttl` nothing is kept.
     pub fn new(ttl: Duration) -> AttrCache {
-        AttrCache { ttl, map: Mutex::new(HashMap::new()) }
+        AttrCache { map: (!ttl.is_zero()).then(|| TtlMap::new(ttl, MAX_ENTRIES)) }
     }
 
     /// Keeps `a` for `inode`, seen at flush epoch `epoch`.
     pub fn put(&self, inode: u32, a: &Attr, epoch: u64) {
-        if self.ttl.is_zero() || a.flags & MATTR_NOACACHE != 0 {
-            return;
+        if let Some(map) = self.map.as_ref().filter(|_| a.flags & MATTR_NOACACHE == 0) {
+            map.put(inode, (*a, epoch));
         }
-        let mut map = self.lock();
-        if map.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            map.retain(|_, (_, at, _)| at.elapsed() < ttl);
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-        }
-        map.insert(inode, (*a, Instant::now(), epoch));
     }
 
     /// What the master said of `inode` less than `ttl` ago, unless data
     /// was flushed since (`epoch` moved on).
     pub fn get(&self, inode: u32, epoch: u64) -> Option<Attr> {
-        let map = self.lock();
-        let (a, at, seen) = map.get(&inode)?;
-        (*seen == epoch && at.elapsed() < self.ttl).then_some(*a)
+        let (a, seen) = self.map.as_ref()?.get(&inode)?;
+        (seen == epoch).then_some(a)
     }
 
     pub fn drop_inode(&self, inode: u32) {
-        self.lock().remove(&inode);
+        if let Some(map) = &self.map {
+            map.remove(&inode);
+        }
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, (Attr, Instant, u64)>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        if let Some(map) = &self.map {
+            map.clear();
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 //! they come from `/proc/PID/status`, cached briefly per (pid, uid, gid):
 //! a `make` runs thousands of requests from one process.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::ttlmap::TtlMap;
 
 /// How long a process's group list is trusted.
 const TTL: Duration = Duration::from_secs(1);
@@ -15,27 +15,26 @@ const MAX_ENTRIES: usize = 4096;
 /// `(pid, uid, gid)` of a request.
 type Caller = (u32, u32, u32);
 
-#[derive(Default)]
 pub struct Groups {
-    cache: Mutex<HashMap<Caller, (Vec<u32>, Instant)>>,
+    cache: TtlMap<Caller, Vec<u32>>,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups { cache: TtlMap::new(TTL, MAX_ENTRIES) }
+    }
 }
 
 impl Groups {
     /// `gid` first, then the process's other groups.
     pub fn of(&self, pid: u32, uid: u32, gid: u32) -> Vec<u32> {
         let key = (pid, uid, gid);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((gids, at)) = cache.get(&key) {
-            if at.elapsed() < TTL {
-                return gids.clone();
-            }
+        if let Some(gids) = self.cache.get(&key) {
+            return gids;
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let gids = with_primary(gid, parse_groups(&status));
-        if cache.len() >= MAX_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, (gids.clone(), Instant::now()));
+        self.cache.put(key, gids.clone());
         gids
     }
 }

@@ -16,6 +16,7 @@ mod attrcache;
 mod core;
 mod groups;
 mod special;
+mod ttlmap;
 mod workers;
 
 use std::ffi::OsStr;
