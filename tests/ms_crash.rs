@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use elkfs_harness::{ClientKind, Cluster, MasterKind};
+use elkfs_harness::{wait_until, ClientKind, Cluster, MasterKind};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -248,7 +248,8 @@ fn run_dd(args: &[String], limit: Duration) -> (Duration, bool) {
 #[test]
 fn a_chunk_locked_by_a_writer_lost_with_the_master_is_writable_at_once() {
     let mut c = Cluster::builder().master_kind(MasterKind::Elkfs).elkfs_chunkservers(2).mount(true).start();
-    let other = c.extra_mount(ClientKind::Real, "mnt2", &[]);
+    // No attribute cache: the other mount sees the length the master has.
+    let other = c.extra_mount(ClientKind::Real, "mnt2", &["mfsattrcacheto=0".to_string()]);
     let source = c.dir().join("source");
     elkfs_harness::data::write_pattern_file(&source, 300 << 20, 6);
     let target = c.path("big");
@@ -258,13 +259,20 @@ fn a_chunk_locked_by_a_writer_lost_with_the_master_is_writable_at_once() {
         .args(["bs=1M", "status=none"])
         .spawn()
         .expect("start dd");
-    std::thread::sleep(Duration::from_millis(800));
+    // Kill once the master has recorded some of the write (a fixed pause
+    // was too short on a loaded machine), while dd is still writing.
+    let via_other = other.path().join("big");
+    wait_until("the first data at the master", Duration::from_secs(30), || {
+        match std::fs::metadata(&via_other).map(|m| m.len()) {
+            Ok(n) if n > 0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
     c.master().kill();
     c.mount_daemon().expect("mounted").kill();
     let _ = dd.kill();
     let _ = dd.wait();
     c.restart_master();
-    let via_other = other.path().join("big");
     let len = std::fs::metadata(&via_other).expect("the file exists").len();
     assert!(len > 0, "nothing was written before the kill");
     // Rewrite the last 64 KiB the lost writer had reached: its chunk was
