@@ -180,11 +180,11 @@ fn session_phase(s: &mut Session, phase: Phase, files: usize, depth: usize, late
 }
 
 /// Every phase in order on `sessions`, `files` files each.
-pub fn run_all(sessions: &mut [Session], files: usize, depth: usize) -> Result<Vec<(Phase, Rate)>> {
+pub fn run_all(sessions: &mut [Session], files: usize, depth: usize, master: u32) -> Result<Vec<(Phase, Rate)>> {
     let mut out = Vec::new();
     for phase in Phase::ALL {
         crate::interrupt::check()?;
-        let rate = run_phase(sessions, phase, files, depth)?;
+        let rate = super::with_master_cpu(master, || run_phase(sessions, phase, files, depth))?;
         tracing::info!(
             "  direct {}: {} ops in {:.2} s, {:.0} ops/s, p50 {:.0} us, p99 {:.0} us",
             phase.key(),

@@ -188,11 +188,19 @@ pub struct Rate {
     pub seconds: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+    /// CPU seconds the master spent during the phase (user + system).
+    pub master_cpu_s: f64,
 }
 
 impl Rate {
     pub fn ops_s(&self) -> f64 {
         ratio(self.ops as f64, self.seconds)
+    }
+
+    /// The master's CPU microseconds per op: its cost, whatever the
+    /// clients sharing the machine leave it.
+    pub fn cpu_us_per_op(&self) -> f64 {
+        ratio(self.master_cpu_s * 1e6, self.ops as f64)
     }
 
     /// Merges the workers of one phase: every op, from the first start to
@@ -211,6 +219,7 @@ impl Rate {
             seconds,
             p50_us: latency.percentile_us(50.0),
             p99_us: latency.percentile_us(99.0),
+            master_cpu_s: 0.0,
         })
     }
 }
@@ -284,16 +293,24 @@ fn one_master(plan: &MetaPlan, master: Master) -> Result<MasterResults> {
     let cpu_before = process_cpu_s(pid)?;
     direct::disable_trash(&ns, addr)?;
     let mut sessions = direct::open_sessions(&ns, addr, plan.sessions, "s")?;
-    let direct = direct::run_all(&mut sessions, plan.files, plan.depth)?;
+    let direct = direct::run_all(&mut sessions, plan.files, plan.depth, pid)?;
     drop(sessions);
     let dirs = mount::make_dirs(c.mountpoint(), plan.threads)?;
-    let mount = mount::run_all(&dirs, plan.mount_files)?;
+    let mount = mount::run_all(&dirs, plan.mount_files, pid)?;
     let memory = rss::measure(&ns, addr, pid, plan.sessions, plan.rss_files)?;
     let master_cpu_s = process_cpu_s(pid)? - cpu_before;
     if !c.master().is_running() {
         bail!("{} exited during the run", master.label());
     }
     Ok(MasterResults { direct, mount, memory, master_cpu_s })
+}
+
+/// Runs `phase` and adds the CPU that process `pid` spent meanwhile.
+pub fn with_master_cpu(pid: u32, phase: impl FnOnce() -> Result<Rate>) -> Result<Rate> {
+    let before = process_cpu_s(pid)?;
+    let mut rate = phase()?;
+    rate.master_cpu_s = process_cpu_s(pid)? - before;
+    Ok(rate)
 }
 
 /// User + system CPU seconds of process `pid` (`/proc/PID/stat`).

@@ -166,6 +166,28 @@ impl MetaReport {
             }
         }
         writeln!(out)?;
+        // The clients share the machine's cores with the master, so ops/s
+        // is partly their speed; CPU per op is the master's own cost.
+        writeln!(
+            out,
+            "{:<14} {:>11} {:>13} {:>13}  {:<17}",
+            "master CPU us/op", "mfsmaster", "elkfs fsync=0", "elkfs fsync=1", "mfs/fsync=0 (less CPU: >1)"
+        )?;
+        for path in [Path::Direct, Path::Mount] {
+            for phase in Phase::ALL {
+                let cpu = Master::ALL.map(|m| self.rate(m, path, phase).cpu_us_per_op());
+                writeln!(
+                    out,
+                    "{:<14} {:>11.1} {:>13.1} {:>13.1}  {:.2}",
+                    format!("{} {}", path.key(), phase.key()),
+                    cpu[0],
+                    cpu[1],
+                    cpu[2],
+                    ratio(cpu[0], cpu[1])
+                )?;
+            }
+        }
+        writeln!(out)?;
         let bytes = Master::ALL.map(|m| self.bytes_per_file(m));
         writeln!(
             out,
@@ -208,6 +230,7 @@ impl MetaReport {
                     e.insert(format!("{}_ops", master.key()), json!(r.ops));
                     e.insert(format!("{}_p50_us", master.key()), num(r.p50_us));
                     e.insert(format!("{}_p99_us", master.key()), num(r.p99_us));
+                    e.insert(format!("{}_cpu_us_per_op", master.key()), num(r.cpu_us_per_op()));
                 }
                 let r0 = self.speedup(Master::ElkfsNoFsync, path, phase);
                 let r1 = self.speedup(Master::ElkfsFsync, path, phase);
@@ -266,7 +289,7 @@ mod tests {
     use super::*;
 
     fn rate(ops_s: f64) -> Rate {
-        Rate { ops: ops_s as u64, seconds: 1.0, p50_us: 50.0, p99_us: 90.0 }
+        Rate { ops: ops_s as u64, seconds: 1.0, p50_us: 50.0, p99_us: 90.0, master_cpu_s: 0.5 }
     }
 
     fn results(ops_s: f64, bytes_per_file: u64) -> MasterResults {

@@ -2,17 +2,19 @@
 //!
 //! One reader task per connection decodes requests and applies them in
 //! arrival order (namespace changes happen under the lock, in order). Each
-//! answer goes to the connection's writer task tagged with the metadata
-//! version it depends on; the writer sends it once that version is
-//! durable. So one client's many concurrent requests share fsyncs, and no
-//! client ever sees a change that a crash could still take back. Chunk
-//! operations that wait for chunkservers run as their own tasks and answer
-//! out of order, as the protocol allows (replies carry the msgid).
+//! answer is tagged with the metadata version it depends on and goes out
+//! once that version is durable: at once when it already is, else through
+//! the connection's writer task (see `sink`). So one client's many
+//! concurrent requests share fsyncs, and no client ever sees a change that
+//! a crash could still take back. Chunk operations that wait for
+//! chunkservers run as their own tasks and answer out of order, as the
+//! protocol allows (replies carry the msgid).
 
 mod chunks;
 mod ops;
 mod policy;
 mod register;
+mod sink;
 mod subtree;
 
 use std::sync::Arc;
@@ -22,9 +24,7 @@ use elkfs_proto::client::ids::ADMIN_RANGE;
 use elkfs_proto::client::{ClToMa, MaToCl};
 use elkfs_proto::frame::Encode;
 use elkfs_proto::Status;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::net::{accept_loop, read_frame, FrameLimit};
@@ -37,12 +37,6 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     accept_loop(listener, "client", move |stream| serve(stream, shared.clone())).await
 }
 
-/// An answer (a whole packet) and the metadata version it must wait for.
-pub(crate) struct Out {
-    after: u64,
-    bytes: Vec<u8>,
-}
-
 /// What one connection knows about itself.
 pub(crate) struct Conn {
     pub shared: Arc<Shared>,
@@ -50,7 +44,7 @@ pub(crate) struct Conn {
     pub session: Option<SessionView>,
     /// The last `GETRANDOM` challenge, for a password proof.
     pub challenge: Option<[u8; 32]>,
-    tx: mpsc::UnboundedSender<Out>,
+    out: sink::Batched,
 }
 
 /// The session a connection belongs to, the folder it is rooted at
@@ -67,24 +61,24 @@ impl Conn {
     /// Queues `msg` to be sent once `after` is durable.
     pub fn send(&self, after: u64, msg: MaToCl) {
         let root = self.session.map_or(crate::meta::ROOT, |s| s.root);
-        let _ = self.tx.send(Out { after, bytes: subtree::outward(msg, root).to_packet() });
+        self.out.send(after, subtree::outward(msg, root).to_packet());
     }
 
     pub fn sender(&self) -> Replier {
-        Replier { tx: self.tx.clone(), root: self.session.map_or(crate::meta::ROOT, |s| s.root) }
+        Replier { out: self.out.outlet.clone(), root: self.session.map_or(crate::meta::ROOT, |s| s.root) }
     }
 }
 
 /// A handle for answering from a spawned task.
 #[derive(Clone)]
 pub(crate) struct Replier {
-    tx: mpsc::UnboundedSender<Out>,
+    out: sink::Outlet,
     root: crate::meta::Inode,
 }
 
 impl Replier {
     pub fn send(&self, after: u64, msg: MaToCl) {
-        let _ = self.tx.send(Out { after, bytes: subtree::outward(msg, self.root).to_packet() });
+        self.out.send(after, subtree::outward(msg, self.root).to_packet());
     }
 }
 
@@ -95,12 +89,18 @@ pub(crate) fn fail(kind: u32, msgid: u32, status: Status) -> MaToCl {
 
 async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let (mut rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
-    let mut conn = Conn { shared, peer, session: None, challenge: None, tx };
+    let (rd, wr) = stream.into_split();
+    // Buffered: one receive usually brings a whole request, often several.
+    let mut rd = tokio::io::BufReader::with_capacity(16 << 10, rd);
+    let (out, write_loop) = sink::open(wr, shared.log.clone(), shared.config.changelog_fsync);
+    let writer = tokio::spawn(write_loop);
+    let mut conn = Conn { shared, peer, session: None, challenge: None, out: sink::Batched::new(out) };
     let result = async {
         loop {
+            if !sink::holds_whole_frame(rd.buffer()) {
+                // About to wait for the client: answer what it asked so far.
+                conn.out.flush();
+            }
             let (kind, payload) = tokio::time::timeout(CLIENT_TIMEOUT, read_frame(&mut rd, FrameLimit::Client))
                 .await
                 .map_err(|_| Error::peer(&conn.peer, "silent for too long"))??;
@@ -109,7 +109,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
                 let view = crate::monitor::admin_view(&conn.shared);
                 let bytes = crate::admin::answer(kind, &payload, &view)
                     .ok_or_else(|| Error::peer(&conn.peer, format!("unsupported monitoring message {kind}")))?;
-                let _ = conn.tx.send(Out { after: 0, bytes });
+                conn.out.send(0, bytes);
                 continue;
             }
             let request = ClToMa::decode(kind, &payload)?;
@@ -118,6 +118,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
         }
     }
     .await;
+    conn.out.flush();
     if let Some(session) = conn.session {
         let mut lists = conn.shared.lists();
         if let Some(entry) = lists.sessions.get_mut(&session.id) {
@@ -128,38 +129,6 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> Result<()> {
     // Let queued answers go out before the socket closes.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     result
-}
-
-async fn write_loop(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Out>,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let out = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-            Ok(Some(out)) => out,
-            Ok(None) => return,
-            Err(_) => Out { after: 0, bytes: MaToCl::Nop { msgid: 0 }.to_packet() },
-        };
-        // With CHANGELOG_FSYNC = 0 the operator chose MooseFS's promise
-        // (changes reach the disk with the kernel's writeback), so answers
-        // do not wait for the changelog writer at all.
-        let wait = shared.config.changelog_fsync;
-        if wait {
-            shared.log.durable(out.after).await;
-        }
-        let mut bytes = out.bytes;
-        // Whatever else is ready (and durable) goes in the same write.
-        while let Ok(more) = rx.try_recv() {
-            if wait {
-                shared.log.durable(more.after).await;
-            }
-            bytes.extend_from_slice(&more.bytes);
-        }
-        if wr.write_all(&bytes).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Dispatches one request. An `Err` closes the connection.
