@@ -85,6 +85,22 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         for size in SIZES {
             assert!(listed.iter().any(|e| e.name == format!("f{size}").as_bytes()), "f{size} listed");
         }
+        // Lookups carry the caller's access modes, and for a one-chunk
+        // file that chunk and its copies (mfsmaster does; so must elkfs).
+        let (small, _, lflags, first) = master.lookup_with_chunk(dir, b"f65535", &cred).unwrap();
+        assert_eq!(lflags.map(|f| f & 0x02FF), Some(0x00FF), "root may do anything: {lflags:?}");
+        assert!(lflags.is_some_and(|f| f & 0x0100 != 0), "chunk 0 comes with a small file: {lflags:?}");
+        let first = first.expect("chunk 0 of a small file");
+        let read = master.read_chunk(small, 0).unwrap();
+        assert_eq!((first.chunk, first.version), (read.chunk, read.version));
+        assert!(!first.servers.is_empty(), "chunk 0 has copies");
+        let nobody = Cred { uid: 65534, gids: vec![65534] };
+        let (_, _, lflags, _) = master.lookup_with_chunk(dir, b"f65535", &nobody).unwrap();
+        assert_eq!(lflags.map(|f| f & 0x00FF), Some(0x11), "0644 for others: modes 0 and r");
+        for name in [&b"f0"[..], b"f67108865"] {
+            let (_, _, lflags, first) = master.lookup_with_chunk(dir, name, &cred).unwrap();
+            assert!(first.is_none() && lflags.is_some_and(|f| f & 0x0100 == 0), "no chunk 0 for an empty or big file");
+        }
         // Errors keep their meaning.
         let e = master.lookup(dir, b"missing", &cred).unwrap_err();
         assert_eq!(e.errno(), libc::ENOENT);

@@ -51,8 +51,11 @@ fn restart_shape_then_new_chunks_labels_and_space() {
     assert!(c2.len() == 1 && c2[0].on_removal_disk && c2[0].version == 3, "{c2:?}");
     cs.send(&CsToMa::ChunkLost(vec![1]));
     cs.send(&CsToMa::ErrorOccurred);
-    wait("the loss to land", LIMIT, || m.cluster.copies(1).is_empty().then_some(()).ok_or("still there".to_string()));
-    assert_eq!(m.cluster.servers()[0].errors, 1);
+    // The two reports land one after the other: wait for both.
+    wait("the loss and the error to land", LIMIT, || {
+        let errors = m.cluster.servers()[0].errors;
+        (m.cluster.copies(1).is_empty() && errors == 1).then_some(()).ok_or(format!("errors {errors}"))
+    });
 }
 
 #[test]

@@ -100,6 +100,26 @@ fn files(dir: &Path) {
     );
     fs::remove_file(&f).unwrap();
     expect_err("stat after unlink", fs::metadata(&f), ErrorKind::NotFound);
+    open_then_unlinked(dir);
+}
+
+/// A file opened on a fresh lookup (clients may then open from the
+/// lookup's access rights and tell the master afterwards) and unlinked
+/// while open stays readable through the open descriptor.
+fn open_then_unlinked(dir: &Path) {
+    let f = dir.join("kept");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&f, &data).unwrap();
+    // Past the entry caches (1 s by default): the open below looks up.
+    std::thread::sleep(Duration::from_millis(1_300));
+    let mut h = fs::File::open(&f).unwrap();
+    let mut first = [0u8; 1];
+    h.read_exact(&mut first).unwrap();
+    fs::remove_file(&f).unwrap();
+    expect_err("stat after unlink", fs::metadata(&f), ErrorKind::NotFound);
+    let mut rest = Vec::new();
+    h.read_to_end(&mut rest).unwrap();
+    assert!(first[..] == data[..1] && rest[..] == data[1..], "an unlinked open file reads back what was written");
 }
 
 fn directories(dir: &Path) {

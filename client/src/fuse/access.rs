@@ -5,9 +5,11 @@
 //! caller is granted on the node (bit `1 << mode`, mode a mask of R=4,
 //! W=2, X=1), plus read-only-filesystem and immutable bits. mfsmount keeps
 //! them for a second per (inode, uid, gid, pid) and opens from them; so do
-//! we. The master learns of the open file from the session's list of open
-//! inodes, as with mfsmount. A master that sends no `lflags` (elkfs
-//! master) is asked with OPEN as before.
+//! we. The application gets its descriptor without waiting for the
+//! master; the OPEN that makes the master keep the file while open is sent
+//! before the answer and collected after it (see `Core::open`), as with
+//! mfsmount. A master that sends no
+//! `lflags` is asked with OPEN before the answer.
 
 use std::time::Duration;
 

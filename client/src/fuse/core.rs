@@ -18,7 +18,7 @@ use super::attrcache::AttrCache;
 use super::{attr, groups, special, CacheTtl};
 use crate::error::{Error, Result};
 use crate::file::Files;
-use crate::master::{DirEntry, SetAttr};
+use crate::master::{DirEntry, Pending, SetAttr};
 
 pub use special::is_special;
 
@@ -208,22 +208,40 @@ impl Core {
         Ok(a)
     }
 
-    /// Opens `inode` for `mode` (1 read, 2 write, 3 both).
-    pub fn open(&self, who: Caller, inode: u32, mode: u8) -> std::result::Result<(), i32> {
+    /// Opens `inode` for `mode` (1 read, 2 write, 3 both). `Ok(Some(_))`:
+    /// granted from a lookup's access rights; the OPEN that makes the
+    /// master keep the file while it is open (so an unlink leaves it
+    /// readable) is already on the wire, ahead of anything the application
+    /// can do with its descriptor, and its answer is for
+    /// [`Core::opened_from_lookup`] once the kernel has been answered, as
+    /// mfsmount does. `OPEN_AFTER_CREATE` asks the master not to check
+    /// permissions again.
+    pub fn open(&self, who: Caller, inode: u32, mode: u8) -> std::result::Result<Option<Pending>, i32> {
+        const OPEN_AFTER_CREATE: u8 = 0x04;
         if special::is_special(inode) {
-            return if mode == 1 { Ok(()) } else { Err(libc::EACCES) };
+            return if mode == 1 { Ok(None) } else { Err(libc::EACCES) };
         }
-        let granted = match self.access.open(inode, who, mode) {
-            Some(r) => r,
-            None => self.files.master().open(inode, &self.cred(who), mode).map(|_| ()).map_err(|e| e.errno()),
-        };
-        match granted {
-            Ok(()) => {
-                self.files.master().acquire(inode);
-                self.files.forget_at_open(inode);
-                Ok(())
+        let master = self.files.master();
+        let pending = match self.access.open(inode, who, mode) {
+            Some(granted) => {
+                granted?;
+                // Not sent: the next SUSTAINED_INODES lists the file anyway.
+                master.open_start(inode, &self.cred(who), mode | OPEN_AFTER_CREATE).ok()
             }
-            Err(errno) => Err(errno),
+            None => {
+                master.open(inode, &self.cred(who), mode).map_err(|e| e.errno())?;
+                None
+            }
+        };
+        master.acquire(inode);
+        self.files.forget_at_open(inode);
+        Ok(pending)
+    }
+
+    /// Collects the answer to the OPEN sent by [`Core::open`].
+    pub fn opened_from_lookup(&self, inode: u32, pending: Pending) {
+        if let Err(e) = self.files.master().finish(pending) {
+            tracing::debug!(inode, "open from a lookup's rights: the master said {e}");
         }
     }
 

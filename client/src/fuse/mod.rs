@@ -299,8 +299,14 @@ impl Filesystem for ElkFs {
 
     fn open(&mut self, req: &Request<'_>, i: u64, flags: i32, reply: ReplyOpen) {
         let who = Caller::of(req);
-        self.spawn(move |c| match c.open(who, ino(i), open_mode(flags)) {
-            Ok(()) => reply.opened(0, 0),
+        let mode = open_mode(flags);
+        self.spawn(move |c| match c.open(who, ino(i), mode) {
+            Ok(pending) => {
+                reply.opened(0, 0);
+                if let Some(pending) = pending {
+                    c.opened_from_lookup(ino(i), pending);
+                }
+            }
             Err(errno) => reply.error(errno),
         });
     }

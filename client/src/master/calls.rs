@@ -305,6 +305,11 @@ impl Master {
         }
     }
 
+    /// Sends OPEN without waiting for the answer (see [`Master::start`]).
+    pub fn open_start(&self, inode: u32, cred: &Cred, flags: u8) -> Result<super::Pending> {
+        self.start("open", DirForm::Types, |msgid| ClToMa::Open { msgid, inode, cred: cred.clone(), flags })
+    }
+
     pub fn read_chunk(&self, inode: u32, index: u32) -> Result<ChunkLoc> {
         let reply =
             self.call("read chunk", DirForm::Types, |msgid| ClToMa::ReadChunk { msgid, inode, index, flags: 0 })?;

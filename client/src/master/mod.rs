@@ -7,4 +7,4 @@ mod session;
 
 pub use calls::{DirEntry, NewAttrs, SetAttr, Statfs};
 pub use link::Target;
-pub use session::{Location, Master, PushHandler};
+pub use session::{Location, Master, Pending, PushHandler};

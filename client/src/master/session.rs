@@ -194,6 +194,34 @@ impl Master {
         }
     }
 
+    /// Sends a request now and leaves its answer for [`Master::finish`]:
+    /// for a request that must reach the master before whatever the caller
+    /// does next, but whose answer nobody needs to wait for. Not retried on
+    /// a new connection (a resumed session re-lists its open files anyway).
+    pub fn start(&self, op: &'static str, form: DirForm, build: impl Fn(u32) -> ClToMa) -> Result<Pending> {
+        let msgid = self.next_msgid();
+        let rx = self.register_waiter(msgid, form);
+        if let Err(e) = self.send(&build(msgid)) {
+            lock(&self.shared.pending).remove(&msgid);
+            return Err(e);
+        }
+        Ok(Pending { op, msgid, rx })
+    }
+
+    /// The answer to a request sent with [`Master::start`].
+    pub fn finish(&self, pending: Pending) -> Result<MaToCl> {
+        let Pending { op, msgid, rx } = pending;
+        match rx.recv_timeout(REPLY_TIMEOUT) {
+            Ok(Ok(MaToCl::Status { status, .. })) if !status.is_ok() => Err(Error::Status { op, status }),
+            Ok(reply) => reply,
+            Err(RecvTimeoutError::Timeout) => {
+                lock(&self.shared.pending).remove(&msgid);
+                Err(Error::Timeout { op })
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(disconnected()),
+        }
+    }
+
     fn next_msgid(&self) -> u32 {
         loop {
             let id = self.shared.next_msgid.fetch_add(1, Ordering::Relaxed);
@@ -236,6 +264,13 @@ impl Master {
         link::close_session(&self.shared.target, &session);
         *lock(&self.shared.lost) = Some("session closed".into());
     }
+}
+
+/// A request on its way; see [`Master::start`].
+pub struct Pending {
+    op: &'static str,
+    msgid: u32,
+    rx: Receiver<Result<MaToCl>>,
 }
 
 fn disconnected() -> Error {

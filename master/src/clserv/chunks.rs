@@ -171,7 +171,7 @@ fn reserve_append(conn: &Conn, msgid: u32, inode: u32, bytes: u64) {
     conn.send(after, msg);
 }
 
-fn locations(shared: &Arc<Shared>, chunk: u64, version: u32) -> Vec<CsLoc> {
+pub(super) fn locations(shared: &Arc<Shared>, chunk: u64, version: u32) -> Vec<CsLoc> {
     shared
         .cluster
         .locations(chunk, version)

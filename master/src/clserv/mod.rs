@@ -11,6 +11,7 @@
 //! protocol allows (replies carry the msgid).
 
 mod chunks;
+mod lookup;
 mod ops;
 mod policy;
 mod register;
@@ -55,6 +56,9 @@ pub(crate) struct SessionView {
     pub id: u32,
     pub root: crate::meta::Inode,
     pub grant: crate::exports::Grant,
+    /// The client's version (`major<<16 | mid<<8 | minor*2`): replies
+    /// grew fields over 3.0, and older clients must not get them.
+    pub client_version: u32,
 }
 
 impl Conn {

@@ -14,6 +14,9 @@ use crate::shared::unix_now;
 const SMODE_RMASK: u8 = 4;
 /// `OPEN` flag: the file is opened with `O_TRUNC`.
 const OPEN_TRUNCATE: u8 = 0x08;
+/// `OPEN` flag: permissions were checked already (at create, or from a
+/// lookup's access rights); the master only records the open.
+const OPEN_AFTER_CREATE: u8 = 0x04;
 /// `GMODE_*` bit: count the whole tree.
 const GMODE_RECURSIVE: u8 = 1;
 
@@ -65,16 +68,7 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             conn.send(after, fail(kind, msgid, r.err().unwrap_or(Status::OK)));
         }
         ClToMa::Lookup { msgid, parent, name, cred } => {
-            let (r, after) = shared.read(|m| m.lookup(&ctx(&cred), parent, &name));
-            conn.send(
-                after,
-                match r {
-                    Ok((inode, attr)) => {
-                        MaToCl::Lookup { msgid, inode, attr: attr.to_wire(), lflags: None, first_chunk: None }
-                    }
-                    Err(s) => fail(kind, msgid, s),
-                },
-            );
+            super::lookup::handle(conn, session, kind, msgid, parent, &name, &cred)
         }
         ClToMa::GetAttr { msgid, inode, .. } => {
             let (r, after) = shared.read(|m| m.getattr(inode));
@@ -166,9 +160,11 @@ pub(super) fn handle(conn: &Conn, session: SessionView, kind: u32, request: ClTo
             let mask = if flags & 1 != 0 { 4 } else { 0 } | if flags & 2 != 0 { 2 } else { 0 };
             let c = ctx(&cred);
             let (r, after) = shared.change(|m| {
-                m.access(&c, inode, mask)?;
+                if flags & OPEN_AFTER_CREATE == 0 {
+                    m.access(&c, inode, mask)?;
+                }
                 m.open(session.id, inode, c.now)?;
-                if flags & OPEN_TRUNCATE != 0 {
+                if flags & OPEN_TRUNCATE != 0 && flags & OPEN_AFTER_CREATE == 0 {
                     // O_TRUNC travels with the open; to zero no chunk is cut
                     // in the middle, so no chunkserver is involved.
                     return m.truncate(&c, inode, 0, true).map(|t| t.attr);

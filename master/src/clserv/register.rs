@@ -37,7 +37,7 @@ fn attach(conn: &mut Conn, id: u32, root: u32, version: u32, grant: Grant) {
         *entry = (ip, entry.1 + 1, version);
     }
     drop(lists);
-    conn.session = Some(SessionView { id, root, grant });
+    conn.session = Some(SessionView { id, root, grant, client_version: version });
 }
 
 /// The grant of an existing session for a connection from `ip`: the one it
@@ -128,7 +128,7 @@ pub(super) fn handle(conn: &mut Conn, request: ClToMa) -> Result<()> {
             let (root, path) = found.unwrap_or((crate::meta::ROOT, b"/".to_vec()));
             match regrant(conn, sessionid, &path, version) {
                 Some(grant) => {
-                    conn.session = Some(SessionView { id: sessionid, root, grant });
+                    conn.session = Some(SessionView { id: sessionid, root, grant, client_version: version });
                     conn.send(0, MaToCl::RegisterStatus(Status::OK));
                 }
                 None => conn.send(0, MaToCl::RegisterStatus(Status::EACCES)),

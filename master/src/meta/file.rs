@@ -61,6 +61,16 @@ impl Meta {
         Ok((length, chunk))
     }
 
+    /// The one chunk of a file that has exactly one chunk slot, with its
+    /// version (`(0, 0)` for a hole): what a lookup may hand the reader so
+    /// its first read needs no `READ_CHUNK`. `None` for anything else.
+    pub fn sole_chunk(&self, inode: Inode) -> Option<(u64, u32)> {
+        match self.file(inode).ok()? {
+            (_, &[c]) => Some((c, self.chunks.get(&c).map_or(0, |i| i.version))),
+            _ => None,
+        }
+    }
+
     /// Every chunk slot of a file with its version (0, 0 for holes).
     pub fn file_chunks(&self, inode: Inode) -> Result<Vec<(u64, u32)>, Status> {
         let (_, chunks) = self.file(inode)?;

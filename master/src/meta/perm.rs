@@ -39,6 +39,12 @@ pub fn allowed(ctx: &Ctx, node: &Node, mask: u8) -> bool {
     (bits as u8) & 7 & mask == mask & 7
 }
 
+/// Every access mode `ctx` holds on `node`, one bit `1 << mask` per mask
+/// (r=4 w=2 x=1) it is allowed: the access bits of MooseFS's lookup flags.
+pub fn access_modes(ctx: &Ctx, node: &Node) -> u16 {
+    (0u8..8).filter(|&mask| allowed(ctx, node, mask)).fold(0, |bits, mask| bits | 1 << mask)
+}
+
 pub fn check(ctx: &Ctx, node: &Node, mask: u8) -> Result<(), Status> {
     if allowed(ctx, node, mask) {
         Ok(())
@@ -72,6 +78,11 @@ pub fn check_name(name: &[u8]) -> Result<(), Status> {
 }
 
 impl Meta {
+    /// The access modes `ctx` holds on `inode` (see [`access_modes`]).
+    pub fn access_modes(&self, ctx: &Ctx, inode: Inode) -> Result<u16, Status> {
+        Ok(access_modes(ctx, self.live(inode)?))
+    }
+
     /// `access(2)` on an inode.
     pub fn access(&self, ctx: &Ctx, inode: Inode, mask: u8) -> Result<(), Status> {
         check(ctx, self.live(inode)?, mask)
@@ -119,6 +130,18 @@ mod tests {
         assert!(!allowed(&other, &n, R));
         assert!(allowed(&Ctx::root(0), &n, R | W | X));
         assert!(allowed(&other, &n, 0));
+    }
+
+    #[test]
+    fn access_modes_list_every_allowed_subset() {
+        let n = node(0o750, 10, 20);
+        let member = Ctx { uid: 11, gids: vec![20], now: 0 };
+        let other = Ctx { uid: 12, gids: vec![1], now: 0 };
+        // r-x: modes 0, x, r, rx, as MooseFS's MODE_TO_ACCMODE table has it.
+        assert_eq!(access_modes(&member, &n), 0x33);
+        assert_eq!(access_modes(&other, &n), 0x01);
+        assert_eq!(access_modes(&Ctx { uid: 10, gids: vec![], now: 0 }, &n), 0xFF);
+        assert_eq!(access_modes(&Ctx::root(0), &node(0, 10, 20)), 0xFF);
     }
 
     #[test]
