@@ -238,6 +238,7 @@ async fn serve(
                     out.push(CsToMa::ChunkDamaged(part.to_vec()));
                 }
                 for part in ctx.take_lost().chunks(REPORT_BATCH) {
+                    tracing::info!("reporting {} lost chunks to the master (first {:016X})", part.len(), part[0]);
                     out.push(CsToMa::ChunkLost(part.to_vec()));
                 }
                 let space = ctx.space();

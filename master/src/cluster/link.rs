@@ -259,7 +259,10 @@ fn handle(c: &Cluster, csid: CsId, msg: CsToMa, peer: &str) -> Result<()> {
         CsToMa::ErrorOccurred => with_server(&mut st, csid, |s| s.errors += 1),
         CsToMa::Labels(mask) => with_server(&mut st, csid, |s| s.labelmask = mask),
         CsToMa::ChunkNew(list) => list.iter().for_each(|(id, v)| st.add_copy(csid, *id, *v)),
-        CsToMa::ChunkLost(ids) => ids.iter().for_each(|id| st.remove_copy(csid, *id)),
+        CsToMa::ChunkLost(ids) => {
+            tracing::info!(cs = csid, chunks = ids.len(), first = ids.first().copied(), "chunkserver lost chunks");
+            ids.iter().for_each(|id| st.remove_copy(csid, *id));
+        }
         CsToMa::ChunkDamaged(ids) => {
             for id in ids {
                 if let Some(copy) = st.chunks.get_mut(&id).and_then(|e| e.copy_mut(csid)) {

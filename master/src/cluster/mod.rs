@@ -261,6 +261,10 @@ impl Cluster {
             })
             .unwrap_or_default();
         if holders.is_empty() {
+            let copies = st.chunks.get(&id).map(|e| e.copies.clone()).unwrap_or_default();
+            let pending: Vec<_> =
+                st.pending.iter().filter(|((_, c), _)| *c == id).map(|((cs, _), p)| (*cs, p.kind)).collect();
+            tracing::info!(chunk = id, version, ?copies, ?pending, "no usable copy at that version");
             return Err(self.nothing_to_do_on(&st));
         }
         st.entry(id).known_version = Some(version);
