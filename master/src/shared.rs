@@ -114,7 +114,22 @@ pub struct MetaCatalog(pub Arc<Mutex<Meta>>);
 
 impl MetaCatalog {
     fn view(meta: &Meta, id: u64, now: u32) -> Option<CatalogChunk> {
-        meta.chunk(id).map(|c| CatalogChunk { version: c.version, goal: c.goal, locked: c.locked_until > now })
+        meta.chunk(id).map(|c| catalog_chunk(&c, now))
+    }
+}
+
+/// How long a write lock is left to the write path that took it before the
+/// chunk loop may finish its version change (see `CatalogChunk::stale_lock`).
+const LOCK_GRACE_SECS: u32 = 10;
+
+fn catalog_chunk(c: &crate::meta::ChunkInfo, now: u32) -> CatalogChunk {
+    let locked = c.locked_until > now;
+    let taken_at = c.locked_until.saturating_sub(crate::meta::LOCK_SECS);
+    CatalogChunk {
+        version: c.version,
+        goal: c.goal,
+        locked,
+        stale_lock: locked && taken_at.saturating_add(LOCK_GRACE_SECS) <= now,
     }
 }
 
@@ -130,10 +145,7 @@ impl Catalog for MetaCatalog {
     fn chunks_from(&self, first: u64, limit: usize) -> Vec<(u64, CatalogChunk)> {
         let now = unix_now();
         let meta = lock_meta(&self.0);
-        meta.chunks_from(first, limit)
-            .into_iter()
-            .map(|(id, c)| (id, CatalogChunk { version: c.version, goal: c.goal, locked: c.locked_until > now }))
-            .collect()
+        meta.chunks_from(first, limit).into_iter().map(|(id, c)| (id, catalog_chunk(&c, now))).collect()
     }
 
     fn metaid(&self) -> u64 {

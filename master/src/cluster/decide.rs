@@ -107,8 +107,9 @@ pub(crate) fn decide(facts: &ChunkFacts, loads: &mut [Load], limits: &Limits, rn
     // Only while no copy is at the catalog's version: then no write can
     // have reached any copy since the bump, and the old copies hold the
     // newest data. Once one copy is current, older ones are merely stale.
-    let behind =
-        |c: &CopyView| valid.is_empty() && cat.locked && cat.version > 1 && c.version == cat.version - 1 && !c.damaged;
+    let behind = |c: &CopyView| {
+        valid.is_empty() && cat.stale_lock && cat.version > 1 && c.version == cat.version - 1 && !c.damaged
+    };
     for c in idle().filter(|c| behind(c)) {
         out.push(Action::SetVersion { cs: c.cs, from: c.version, to: cat.version });
     }
@@ -162,7 +163,7 @@ mod tests {
     fn facts(copies: Vec<CopyView>, version: u32, goal: u8, locked: bool) -> ChunkFacts {
         ChunkFacts {
             copies,
-            catalog: Some(CatalogChunk { version, goal, locked }),
+            catalog: Some(CatalogChunk { version, goal, locked, stale_lock: locked }),
             released: false,
             unknown_long_enough: false,
             replicating: false,
@@ -239,6 +240,13 @@ mod tests {
         assert_eq!(acts, vec![Action::Delete { cs: 1, version: 0 }], "one copy is current: the other is stale");
         let acts = run(&facts(vec![copy(1, 6)], 7, 1, false), &mut l);
         assert!(acts.is_empty(), "unlocked: a lone stale copy is kept, not renumbered");
+        // Just bumped: the write path is about to renumber the copies
+        // itself, and must not find them busy with the loop's command.
+        let mut fresh = facts(vec![copy(1, 6), copy(2, 6)], 7, 3, true);
+        if let Some(cat) = &mut fresh.catalog {
+            cat.stale_lock = false;
+        }
+        assert!(run(&fresh, &mut l).is_empty(), "a fresh lock is the write path's business");
     }
 
     #[test]

@@ -45,6 +45,13 @@ pub struct CatalogChunk {
     pub goal: u8,
     /// A write is (or was, when the master went down) in flight.
     pub locked: bool,
+    /// Locked for a while already: a write path that bumped the version and
+    /// has not brought any copy to it by now is not going to (its master
+    /// went down). Only then does the loop bring copies forward itself;
+    /// sooner, it would race the write path's own version change, which
+    /// then finds its copies busy, fails, and reverts the namespace under
+    /// copies the loop has moved on.
+    pub stale_lock: bool,
 }
 
 /// The namespace's chunk table as the cluster reads it. Implementations

@@ -25,7 +25,7 @@ pub struct TestCatalog {
 
 impl TestCatalog {
     pub fn set(&self, id: u64, version: u32, goal: u8, locked: bool) {
-        self.chunks.lock().unwrap().insert(id, CatalogChunk { version, goal, locked });
+        self.chunks.lock().unwrap().insert(id, CatalogChunk { version, goal, locked, stale_lock: locked });
     }
 
     pub fn remove(&self, id: u64) {
