@@ -165,31 +165,12 @@ impl Master {
             if let Some(why) = self.lost() {
                 return Err(Error::SessionLost(why));
             }
-            let msgid = self.next_msgid();
-            let rx = self.register_waiter(msgid, form);
-            let sent = self.send(&build(msgid));
-            let reply = match sent {
-                Ok(()) => match rx.recv_timeout(REPLY_TIMEOUT) {
-                    Ok(r) => r,
-                    Err(RecvTimeoutError::Timeout) => {
-                        lock(&self.shared.pending).remove(&msgid);
-                        return Err(Error::Timeout { op });
-                    }
-                    Err(RecvTimeoutError::Disconnected) => Err(disconnected()),
-                },
-                Err(e) => {
-                    lock(&self.shared.pending).remove(&msgid);
-                    Err(e)
-                }
-            };
-            match reply {
-                Ok(MaToCl::Status { status, .. }) if !status.is_ok() => return Err(Error::Status { op, status }),
-                Ok(msg) => return Ok(msg),
+            match self.start(op, form, &build).and_then(|pending| self.finish(pending)) {
                 Err(Error::Io { .. }) if Instant::now() < deadline => {
                     tracing::debug!("{op}: link down, waiting for the session to resume");
                     self.wait_link(deadline);
                 }
-                Err(e) => return Err(e),
+                reply => return reply,
             }
         }
     }
@@ -197,7 +178,7 @@ impl Master {
     /// Sends a request now and leaves its answer for [`Master::finish`]:
     /// for a request that must reach the master before whatever the caller
     /// does next, but whose answer nobody needs to wait for. Not retried on
-    /// a new connection (a resumed session re-lists its open files anyway).
+    /// a new connection (that is [`Master::call`]'s job).
     pub fn start(&self, op: &'static str, form: DirForm, build: impl Fn(u32) -> ClToMa) -> Result<Pending> {
         let msgid = self.next_msgid();
         let rx = self.register_waiter(msgid, form);

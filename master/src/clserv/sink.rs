@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use elkfs_proto::client::MaToCl;
 use elkfs_proto::frame::Encode;
+use elkfs_proto::{Header, HEADER_LEN};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
@@ -136,9 +137,8 @@ impl Batched {
 /// Whether `buf` (what the reader has received but not yet parsed) holds a
 /// whole request; if not, the reader is about to wait.
 pub(crate) fn holds_whole_frame(buf: &[u8]) -> bool {
-    let Some(len) = buf.get(4..8) else { return false };
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    buf.len() >= 8 + len
+    let Some(head) = buf.first_chunk::<HEADER_LEN>() else { return false };
+    buf.len() - HEADER_LEN >= Header::parse(head).len as usize
 }
 
 /// Splits off the writing side of a connection: the outlet for answerers
@@ -177,9 +177,14 @@ async fn write_loop(sink: Arc<Sink>, mut rx: mpsc::UnboundedReceiver<Out>, log: 
         let bytes = {
             let mut gate = sink.gate();
             gate.busy = true;
-            let mut all = std::mem::take(&mut gate.head);
-            all.extend_from_slice(&bytes);
-            all
+            if gate.head.is_empty() {
+                bytes
+            } else {
+                // The rest of a packet an answerer started goes first.
+                let mut all = std::mem::take(&mut gate.head);
+                all.extend_from_slice(&bytes);
+                all
+            }
         };
         if write_all(&sink.wr, &bytes).await.is_err() {
             return;
