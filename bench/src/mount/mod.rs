@@ -82,6 +82,14 @@ pub struct MountArgs {
     /// The fio binary to run.
     #[arg(long, default_value = "fio")]
     pub fio: PathBuf,
+    /// Run only these works, comma-separated: work keys (`small_create`,
+    /// `seq_write_g1`, ...) or the groups `fio` and `small`. Works a chosen
+    /// one needs run too. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Run only this stack (`moosefs` or `elkfs`). Default: both.
+    #[arg(long)]
+    pub stack: Option<String>,
 }
 
 /// Resolved settings of one invocation.
@@ -96,6 +104,10 @@ pub struct MountPlan {
     pub fio: PathBuf,
     pub json: bool,
     pub quick: bool,
+    /// The works to run, in [`Work::ALL`] order.
+    pub works: Vec<Work>,
+    /// The stacks to run.
+    pub stacks: Vec<Stack>,
 }
 
 impl MountPlan {
@@ -123,6 +135,14 @@ impl MountPlan {
         if files < a.threads {
             bail!("--files {files} is fewer than --threads {}: every thread needs a file", a.threads);
         }
+        let works = chosen_works(&a.only)?;
+        let stacks = match a.stack.as_deref() {
+            None => Stack::ALL.to_vec(),
+            Some(key) => match Stack::ALL.into_iter().find(|s| s.key() == key) {
+                Some(s) => vec![s],
+                None => bail!("--stack {key}: expected moosefs or elkfs"),
+            },
+        };
         Ok(MountPlan {
             dir: a.dir.clone(),
             rounds,
@@ -133,8 +153,44 @@ impl MountPlan {
             fio: a.fio.clone(),
             json: a.json,
             quick: q,
+            works,
+            stacks,
         })
     }
+
+    /// Whether any fio job runs (the disk-alone reference is only worth
+    /// its minutes then).
+    pub fn runs_fio(&self) -> bool {
+        self.works.iter().any(|w| matches!(w, Work::Fio(_)))
+    }
+}
+
+/// The works `--only` names, with what they need, in run order.
+fn chosen_works(only: &[String]) -> Result<Vec<Work>> {
+    if only.is_empty() {
+        return Ok(Work::ALL.to_vec());
+    }
+    let mut picked = Vec::new();
+    for key in only {
+        let before = picked.len();
+        for work in Work::ALL {
+            let group = match work {
+                Work::Fio(_) => "fio",
+                Work::Small(_) => "small",
+            };
+            if work.key() == key || group == key {
+                let mut w = Some(work);
+                while let Some(each) = w {
+                    picked.push(each);
+                    w = each.needs();
+                }
+            }
+        }
+        if picked.len() == before {
+            bail!("--only {key}: no such work (fio, small, or a key such as small_create)");
+        }
+    }
+    Ok(Work::ALL.into_iter().filter(|w| picked.contains(w)).collect())
 }
 
 /// Which master and chunkservers a cluster runs.
@@ -384,11 +440,13 @@ fn run_rounds(plan: &MountPlan, dirs: &WorkDirs) -> Result<Results> {
     let mut results = Results::new(plan.rounds);
     for r in 1..=plan.rounds {
         interrupt::check()?;
-        match disk_alone(plan, &dirs.fio) {
-            Ok(figures) => results.disk.push(figures),
-            Err(e) => results.failures.push(format!("round {r}: the disk alone: {e:#}")),
+        if plan.runs_fio() {
+            match disk_alone(plan, &dirs.fio) {
+                Ok(figures) => results.disk.push(figures),
+                Err(e) => results.failures.push(format!("round {r}: the disk alone: {e:#}")),
+            }
         }
-        for stack in Stack::ALL {
+        for stack in plan.stacks.iter().copied() {
             for client in Client::ALL {
                 interrupt::check()?;
                 let what = format!("round {r}/{} {} stack, {}", plan.rounds, stack.key(), client.label());
@@ -461,6 +519,21 @@ mod tests {
         let set = plan(&["--quick", "--rounds", "2", "--files", "40", "--threads", "8", "--seconds", "5"]).unwrap();
         assert_eq!((set.rounds, set.files, set.threads, set.seconds), (2, 40, 8, 5));
         assert_eq!(plan(&["--size-mib", "64", "--json"]).unwrap().file_bytes, 64 << 20);
+        assert_eq!(p.works, Work::ALL.to_vec());
+        assert_eq!(p.stacks, Stack::ALL.to_vec());
+    }
+
+    #[test]
+    fn only_picks_works_and_what_they_need() {
+        let p = plan(&["--only", "small_read", "--stack", "elkfs"]).unwrap();
+        assert_eq!(p.works, vec![Work::Small(Phase::Create), Work::Small(Phase::Read)]);
+        assert_eq!(p.stacks, vec![Stack::Elkfs]);
+        assert!(!p.runs_fio());
+        let fio = plan(&["--only", "fio"]).unwrap();
+        assert!(fio.runs_fio() && fio.works.iter().all(|w| matches!(w, Work::Fio(_))));
+        assert_eq!(fio.works.len(), 5);
+        assert!(plan(&["--only", "nope"]).is_err());
+        assert!(plan(&["--stack", "ceph"]).is_err());
     }
 
     #[test]

@@ -151,7 +151,8 @@ fn pair(m: Option<&Medians>, e: Option<&Medians>, f: impl Fn(&Medians) -> f64, d
 
 impl MountReport {
     pub fn new(plan: &MountPlan, results: Results, setting: Setting) -> MountReport {
-        let rows = Work::ALL
+        let rows = plan
+            .works
             .iter()
             .map(|&work| {
                 let stacks = Stack::ALL
@@ -455,6 +456,8 @@ mod tests {
             fio: PathBuf::from("fio"),
             json: true,
             quick: true,
+            works: Work::ALL.to_vec(),
+            stacks: Stack::ALL.to_vec(),
         }
     }
 

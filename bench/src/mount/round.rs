@@ -71,7 +71,7 @@ pub fn run_cluster(plan: &MountPlan, stack: Stack, client: Client, base: &Path, 
     let mut out = Outcome::default();
     let mut failed: Vec<Work> = Vec::new();
     let mut broken: Option<String> = None;
-    for work in Work::ALL {
+    for work in plan.works.iter().copied() {
         if let Some(why) = &broken {
             out.failures.push((work, format!("not run: {why}")));
             continue;
@@ -250,6 +250,8 @@ mod tests {
             fio: PathBuf::from("fio"),
             json: false,
             quick: false,
+            works: Work::ALL.to_vec(),
+            stacks: Stack::ALL.to_vec(),
         }
     }
 
