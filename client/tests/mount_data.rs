@@ -22,6 +22,7 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     // until the chunkservers reported their space.
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let writer = c.extra_mount(ClientKind::Elkfs, "w", &[]);
+    mtime_reaches_other_mounts(&writer.path().join("stamp"), &c.path("stamp"));
     let sizes = [0, 1, 65_535, 65_536, 65_537, 64 * MIB - 1, 64 * MIB + 1, 300 * MIB];
     let mut written = Vec::new();
     for goal in 1..=3u8 {
@@ -51,6 +52,33 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     }
     let g3 = c.path("g3/f67108865");
     c.wait_for_goal(&g3, 3, Duration::from_secs(60));
+}
+
+/// A write after an explicit utimes moves mtime forward: at once for the
+/// writer's own `stat` (elkfs mount lays its gathered write times, sent
+/// about once a second as AMTIME_INODES, over the master's attributes),
+/// soon after for another mount (both masters also stamp mtime when a
+/// chunk write ends).
+fn mtime_reaches_other_mounts(here: &std::path::Path, there: &std::path::Path) {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    std::fs::write(here, b"1").unwrap();
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let f = std::fs::File::options().write(true).open(here).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_modified(old)).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(here).unwrap().mtime(), 1_500_000_000, "utimes after a write wins");
+    std::fs::OpenOptions::new().append(true).open(here).unwrap().write_all(b"2").unwrap();
+    assert!(std::fs::metadata(here).unwrap().mtime() > 1_500_000_000, "the writer's own stat");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = std::fs::metadata(there).unwrap();
+        if m.len() == 2 && m.mtime() > 1_500_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "another mount still sees mtime {} length {}", m.mtime(), m.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub fn rdev_from_mfs(rdev: u32) -> u32 {
     (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12)
 }
 
-fn time(secs: u32) -> SystemTime {
+pub fn time(secs: u32) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::from(secs))
 }
 

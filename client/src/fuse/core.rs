@@ -68,7 +68,11 @@ impl Core {
 
     fn kattr(&self, inode: u32, a: &Attr) -> FileAttr {
         let length = if a.node_type == TYPE_FILE { a.length.max(self.files.buffered_end(inode)) } else { a.length };
-        attr::file_attr(inode, a, length)
+        let mut k = attr::file_attr(inode, a, length);
+        if a.node_type == TYPE_FILE {
+            k.mtime = attr::time(self.files.master().mtime_seen_here(inode, a.mtime));
+        }
+        k
     }
 
     fn attr_ttl(&self, a: &Attr) -> Duration {
@@ -193,6 +197,9 @@ impl Core {
             self.files.flush(inode)?;
             attr = Some(self.files.master().truncate(inode, opened, &c, length)?);
             self.files.truncate_buffer(inode, length);
+        }
+        if set.mtime.is_some() {
+            self.files.master().mtime_set(inode);
         }
         if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() || set.atime.is_some() || set.mtime.is_some() {
             attr = Some(self.files.master().setattr(inode, &c, set)?);

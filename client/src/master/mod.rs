@@ -1,6 +1,7 @@
 //! Everything spoken with the master: the session ([`Master`]) and the
 //! typed metadata calls on it ([`calls`]).
 
+mod amtime;
 pub mod calls;
 mod link;
 mod session;

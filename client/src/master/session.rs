@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use elkfs_proto::client::{ids, ClToMa, DirForm, MaToCl, Resume, Session};
 use elkfs_proto::Status;
 
+use super::amtime::Stamps;
 use super::link::{self, Reconnect, Target};
 use crate::error::{Error, Result};
 
@@ -30,6 +31,8 @@ const SUSTAIN_EVERY: Duration = Duration::from_secs(30);
 /// The longest a reply may take: the master holds WRITE_CHUNK and
 /// READ_CHUNK up to 30 s while a chunk is locked.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(70);
+/// How often gathered modification times go out (mfsmount: each second).
+const AMTIME_EVERY: Duration = Duration::from_secs(1);
 
 /// Something the master pushes (msgid 0) that the caches must hear.
 pub type PushHandler = Box<dyn Fn(&MaToCl) + Send + Sync>;
@@ -62,6 +65,7 @@ struct Shared {
     pending: Mutex<HashMap<u32, (DirForm, Waiter)>>,
     next_msgid: AtomicU32,
     open_inodes: Mutex<HashMap<u32, u32>>,
+    mtimes: Stamps,
     push: Mutex<Option<PushHandler>>,
     lost: Mutex<Option<String>>,
     closing: AtomicBool,
@@ -98,6 +102,7 @@ impl Master {
             pending: Mutex::new(HashMap::new()),
             next_msgid: AtomicU32::new(1),
             open_inodes: Mutex::new(HashMap::new()),
+            mtimes: Stamps::default(),
             push: Mutex::new(None),
             lost: Mutex::new(None),
             closing: AtomicBool::new(false),
@@ -149,11 +154,21 @@ impl Master {
         }
     }
 
-    /// Tells the master `inode` was modified at `mtime` (Unix seconds):
-    /// clients from 3.0.74 on set mtime this way, not through chunk
-    /// writes. No reply; lost with the link like mfsmount's.
+    /// `inode` was modified at `mtime` (Unix seconds), reported as clients
+    /// from 3.0.74 on do. Gathered and sent about once a second (see
+    /// [`super::amtime`]).
     pub fn modified(&self, inode: u32, mtime: u32) {
-        let _ = self.send(&ClToMa::AmtimeInodes(vec![(inode, 0, mtime)]));
+        self.shared.mtimes.note(inode, mtime);
+    }
+
+    /// `mtime` from the master, or a later one this mount has not sent yet.
+    pub fn mtime_seen_here(&self, inode: u32, mtime: u32) -> u32 {
+        self.shared.mtimes.overlay(inode, mtime)
+    }
+
+    /// An explicit mtime was set: drop any gathered one for `inode`.
+    pub fn mtime_set(&self, inode: u32) {
+        self.shared.mtimes.forget(inode);
     }
 
     /// Sends a request built for a fresh msgid and waits for its reply.
@@ -237,6 +252,7 @@ impl Master {
 
     /// Ends the session: the master forgets it at once.
     pub fn close(&self) {
+        send_mtimes(&self.shared);
         self.shared.closing.store(true, Ordering::SeqCst);
         let session = self.session();
         if let Some(s) = lock(&self.shared.link).stream.take() {
@@ -350,6 +366,7 @@ fn dispatch(shared: &Shared, kind: u32, payload: &[u8]) -> Result<()> {
 /// The keeper: NOPs, open-inode lists, and reconnection.
 fn keep(shared: &Arc<Shared>) {
     let mut last_sustain = Instant::now();
+    let mut last_mtimes = Instant::now();
     let mut down_since: Option<Instant> = None;
     while !shared.closing.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(250));
@@ -357,6 +374,10 @@ fn keep(shared: &Arc<Shared>) {
         if up {
             down_since = None;
             let idle = lock(&shared.link).last_send.elapsed();
+            if last_mtimes.elapsed() >= AMTIME_EVERY {
+                last_mtimes = Instant::now();
+                send_mtimes(shared);
+            }
             if idle >= NOP_AFTER {
                 let _ = send_on(shared, &ClToMa::Nop { msgid: 0 });
             }
@@ -382,6 +403,21 @@ fn keep(shared: &Arc<Shared>) {
                 tracing::debug!("reconnect: {e}");
                 std::thread::sleep(Duration::from_millis(750));
             }
+        }
+    }
+}
+
+/// Sends the gathered modification times; kept for the next try when the
+/// link is down.
+fn send_mtimes(shared: &Shared) {
+    let list = shared.mtimes.due();
+    if list.is_empty() {
+        return;
+    }
+    let msg = ClToMa::AmtimeInodes(list);
+    if send_on(shared, &msg).is_err() {
+        if let ClToMa::AmtimeInodes(list) = msg {
+            shared.mtimes.unsent(&list);
         }
     }
 }
