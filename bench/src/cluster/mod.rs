@@ -18,6 +18,7 @@
 
 pub mod direct;
 pub mod jobs;
+pub mod loopback;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -186,6 +187,8 @@ pub struct Results {
     pub elkfs: BTreeMap<Job, Vec<Sample>>,
     pub engine_write: Vec<Figures>,
     pub engine_read: Vec<Figures>,
+    /// Loopback TCP alone (see [`loopback`]), beside each engine read.
+    pub loopback: Vec<loopback::Loopback>,
     /// Per cluster run: the server the direct runs used and its chunk count.
     pub direct_notes: Vec<String>,
 }
@@ -239,6 +242,7 @@ pub fn run(args: &ClusterArgs, out: &mut dyn Write) -> Result<ClusterReport> {
             results.direct_notes.push(format!("{what}: {}", out.note));
             results.engine_write.extend(out.engine_write);
             results.engine_read.extend(out.engine_read);
+            results.loopback.extend(out.loopback);
         }
     }
     setting.finish();
@@ -288,6 +292,7 @@ struct RoundOut {
     note: String,
     engine_write: Option<Figures>,
     engine_read: Option<Figures>,
+    loopback: Option<loopback::Loopback>,
 }
 
 fn kind_name(kind: ChunkserverKind) -> &'static str {
@@ -318,7 +323,8 @@ fn cluster_round(
         std::fs::create_dir(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
         c.mfs_setgoal(&dir, goal);
     }
-    let mut out = RoundOut { samples: Vec::new(), note: String::new(), engine_write: None, engine_read: None };
+    let mut out =
+        RoundOut { samples: Vec::new(), note: String::new(), engine_write: None, engine_read: None, loopback: None };
     let mut direct_target = None;
     for job in Job::ALL {
         let sample = match job {
@@ -342,6 +348,17 @@ fn cluster_round(
                 if let Some(engine) = engine {
                     let figures = engine.run(write, what)?;
                     *(if write { &mut out.engine_write } else { &mut out.engine_read }) = Some(figures);
+                    if !write {
+                        let l = loopback::run(plan.connections, target.chunks.len(), CHUNK_BYTES)?;
+                        tracing::info!(
+                            "{what}: loopback TCP alone {:.0} MiB/s ({:.2} CPU-s/GiB: server {:.2}, client {:.2})",
+                            l.client.mib_s(),
+                            l.cpu_s_per_gib(),
+                            l.client.per_gib(l.server_cpu_s),
+                            l.client.per_gib(l.client.cpu_s)
+                        );
+                        out.loopback = Some(l);
+                    }
                 }
                 let job = direct::Job {
                     write,

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::jobs::{Job, QUEUE_DEPTH};
-use super::{ClusterPlan, Results, Sample};
+use super::{loopback, ClusterPlan, Results, Sample};
 use crate::report::{insert_spread, json_units, load, num, read_trimmed, spread_text, value_text};
 use crate::scenario::Measure;
 use crate::stats::{ratio, spread, Figures, Spread};
@@ -110,6 +110,15 @@ impl Medians {
 }
 
 /// The engine's reference figures beside a direct job.
+/// Loopback TCP alone: medians over the rounds.
+#[derive(Debug, Clone, Copy)]
+struct LoopbackRef {
+    mib_s: f64,
+    cpu_s_per_gib: f64,
+    server_cpu_s_per_gib: f64,
+    client_cpu_s_per_gib: f64,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct EngineRef {
     pub mib_s: f64,
@@ -313,10 +322,42 @@ impl ClusterReport {
                 engine.cpu_s_per_gib
             )?;
         }
+        if let Some(l) = self.loopback() {
+            writeln!(
+                out,
+                "  loopback TCP alone (same client and READs, a server in this process answering from memory: no disk, no CRC): {:.0} MiB/s, CPU-s/GiB {:.2} (server {:.2}, client {:.2}); direct_read / loopback {:.2}, engine / loopback {:.2}",
+                l.mib_s, l.cpu_s_per_gib, l.server_cpu_s_per_gib, l.client_cpu_s_per_gib,
+                self.direct_read_mib_s() / l.mib_s.max(1e-9),
+                self.engine_read_mib_s() / l.mib_s.max(1e-9)
+            )?;
+        }
         for note in &self.results.direct_notes {
             writeln!(out, "  {note}")?;
         }
         Ok(())
+    }
+
+    /// Medians of the loopback-alone runs, if any ran.
+    fn loopback(&self) -> Option<LoopbackRef> {
+        let l = &self.results.loopback;
+        if l.is_empty() {
+            return None;
+        }
+        let med = |f: &dyn Fn(&loopback::Loopback) -> f64| spread(&l.iter().map(f).collect::<Vec<_>>()).median;
+        Some(LoopbackRef {
+            mib_s: med(&|l| l.client.mib_s()),
+            cpu_s_per_gib: med(&|l| l.cpu_s_per_gib()),
+            server_cpu_s_per_gib: med(&|l| l.client.per_gib(l.server_cpu_s)),
+            client_cpu_s_per_gib: med(&|l| l.client.per_gib(l.client.cpu_s)),
+        })
+    }
+
+    fn direct_read_mib_s(&self) -> f64 {
+        self.rows.iter().find(|r| r.job == Job::DirectRead).map_or(0.0, |r| r.elkfs.mib_s)
+    }
+
+    fn engine_read_mib_s(&self) -> f64 {
+        self.rows.iter().find(|r| r.job == Job::DirectRead).and_then(|r| r.engine).map_or(0.0, |e| e.mib_s)
     }
 
     /// One JSON object keyed by job, for the last line of output.
@@ -353,6 +394,17 @@ impl ClusterReport {
                 e.insert("meets_target".into(), Value::Bool(engine.ratio.median >= DIRECT_VS_ENGINE_TARGET));
             }
             root.insert(row.job.key().into(), Value::Object(e));
+        }
+        if let Some(l) = self.loopback() {
+            root.insert(
+                "loopback_read".into(),
+                json!({
+                    "mib_s": num(l.mib_s),
+                    "cpu_s_per_gib": num(l.cpu_s_per_gib),
+                    "server_cpu_s_per_gib": num(l.server_cpu_s_per_gib),
+                    "client_cpu_s_per_gib": num(l.client_cpu_s_per_gib),
+                }),
+            );
         }
         let p = &self.plan;
         let s = &self.setting;
@@ -431,6 +483,11 @@ mod tests {
         let engine = |mib: f64| Figures { bytes: (mib as u64) << 20, ops: 1, seconds: 1.0, ..Figures::default() };
         results.engine_write = vec![engine(250.0), engine(300.0)];
         results.engine_read = vec![engine(200.0), engine(300.0)];
+        let lo = |mib: f64| loopback::Loopback {
+            client: Figures { bytes: (mib as u64) << 30, cpu_s: 1.0, ..engine(0.0) },
+            server_cpu_s: 2.0,
+        };
+        results.loopback = vec![lo(500.0), lo(1000.0)];
         let setting = Setting::probe("fio-x".into());
         let report = ClusterReport::new(&plan(), results, setting);
         let json = report.json();
@@ -448,9 +505,13 @@ mod tests {
         assert_eq!(json["direct_read"]["meets_target"], json!(true));
         assert!(json["rand_read_4k_g2"]["elkfs_iops"].as_f64().unwrap() > 0.0);
         assert_eq!(json["config"]["rounds"], json!(2));
+        // 500 and 1000 GiB in 1 s; 3 CPU-s over them.
+        assert_eq!(json["loopback_read"]["mib_s"], json!(768_000.0));
+        assert_eq!(json["loopback_read"]["server_cpu_s_per_gib"], json!(0.003));
         let mut text = Vec::new();
         report.print_table(&mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("seq_read_g2") && text.contains("direct_read") && text.contains("met"), "{text}");
+        assert!(text.contains("loopback TCP alone") && text.contains("768000 MiB/s"), "{text}");
     }
 }
