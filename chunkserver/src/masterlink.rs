@@ -278,6 +278,9 @@ fn dispatch(ctx: &Arc<Ctx>, msg: MaToCs, replies: &mpsc::Sender<CsToMa>) {
     if matches!(msg, MaToCs::Nop | MaToCs::Ack(_)) {
         return;
     }
+    // Every chunk the master creates, deletes or moves, for when a copy
+    // the master lists turns out missing (RUST_LOG=…masterlink=debug).
+    tracing::debug!("master command: {msg:?}");
     let ctx = ctx.clone();
     let replies = replies.clone();
     ctx.busy.fetch_add(1, Ordering::Relaxed);

@@ -302,6 +302,17 @@ fn kind_name(kind: ChunkserverKind) -> &'static str {
     }
 }
 
+/// Lines of each daemon's log printed when a job fails.
+const LOG_LINES: usize = 60;
+/// Seconds after its start before mfsmaster replicates anything
+/// (`REPLICATIONS_DELAY_INIT`; the harness sets 0). mfsmaster also moves
+/// chunks to even out its servers' usage, and servers sharing one disk
+/// report usage a moment apart while it fills: it moved a chunk of the
+/// direct job's list between `mfsfileinfo` and the job (NOCHUNK), and any
+/// move costs disk time inside a measurement. A bench cluster loses no
+/// copy, so nothing needs replicating while it runs.
+pub const NO_REPLICATION_FOR: &str = "3600";
+
 /// One cluster of `kind`, every job on it; with `engine`, the engine's
 /// reference run of each direction right before the direct run.
 fn cluster_round(
@@ -311,11 +322,29 @@ fn cluster_round(
     what: &str,
     engine: Option<&EngineRef>,
 ) -> Result<RoundOut> {
-    let mut builder = Cluster::builder().mount(true).temp_dir_in(base);
+    let mut builder =
+        Cluster::builder().mount(true).temp_dir_in(base).master_config("REPLICATIONS_DELAY_INIT", NO_REPLICATION_FOR);
     for _ in 0..SERVERS {
         builder = builder.chunkserver(kind);
     }
     let mut c = builder.start();
+    let out = jobs_on(&mut c, plan, base, what, engine);
+    if out.is_err() {
+        // The cluster's folder goes with it: what the daemons said is
+        // the only trace of why a job failed.
+        c.print_logs(LOG_LINES);
+    }
+    out
+}
+
+/// Every job on the cluster `c`, in order.
+fn jobs_on(
+    c: &mut Cluster,
+    plan: &ClusterPlan,
+    base: &Path,
+    what: &str,
+    engine: Option<&EngineRef>,
+) -> Result<RoundOut> {
     let mnt = c.mountpoint().to_path_buf();
     c.tool("mfssettrashtime", &["-r".as_ref(), "0".as_ref(), mnt.as_os_str()]);
     for goal in [1u8, 2] {
@@ -335,11 +364,11 @@ fn cluster_round(
                 }
                 jobs::settle(plan.quick)?;
                 let file = mnt.join(format!("g{goal}")).join("data");
-                measured(&mut c, None, || jobs::run_fio(&plan.fio, job, &file, plan.file_bytes, plan.seconds, base))?
+                measured(c, None, || jobs::run_fio(&plan.fio, job, &file, plan.file_bytes, plan.seconds, base))?
             }
             Job::DirectWrite | Job::DirectRead => {
                 if direct_target.is_none() {
-                    let (target, pid) = pick_direct_target(&c, &mnt, plan.direct_chunks)?;
+                    let (target, pid) = pick_direct_target(c, &mnt, plan.direct_chunks)?;
                     out.note = format!("direct runs on {} ({} chunks)", target.addr, target.chunks.len());
                     direct_target = Some((target, pid));
                 }
@@ -368,7 +397,7 @@ fn cluster_round(
                     verify_all: false,
                 };
                 jobs::settle(plan.quick)?;
-                measured(&mut c, Some(*pid), || direct::run(target, &job))?
+                measured(c, Some(*pid), || direct::run(target, &job))?
             }
         };
         let f = &sample.figures;

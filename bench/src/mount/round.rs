@@ -61,8 +61,12 @@ pub struct Outcome {
 /// every work on it. An error (or a harness panic, which the caller turns
 /// into one) means the cluster itself could not be built or set up.
 pub fn run_cluster(plan: &MountPlan, stack: Stack, client: Client, base: &Path, what: &str) -> Result<Outcome> {
-    let mut builder =
-        Cluster::builder().master_kind(stack.master()).client(client.kind()).mount(true).temp_dir_in(base);
+    let mut builder = Cluster::builder()
+        .master_kind(stack.master())
+        .client(client.kind())
+        .mount(true)
+        .temp_dir_in(base)
+        .master_config("REPLICATIONS_DELAY_INIT", crate::cluster::NO_REPLICATION_FOR);
     for _ in 0..SERVERS {
         builder = builder.chunkserver(stack.chunkserver());
     }
