@@ -123,7 +123,7 @@ struct Block {
 
 impl Block {
     fn new() -> Block {
-        let data: Vec<u8> = (0..BLOCK_SIZE).map(|i| (i * 7 + i / 251) as u8).collect();
+        let data = elkfs_engine::testkit::pattern(1, 0, 0);
         let crc = elkfs_engine::crc::crc32(&data);
         Block { data, crc }
     }

@@ -102,8 +102,8 @@ impl Workers {
         }
         q.jobs.push_back(Box::new(job));
         // A busy worker may be stuck on the master for seconds, so a
-        // sleeping one is woken whenever there is one; the lock-free
-        // fast path is only for when all are busy.
+        // sleeping one is woken whenever there is one; only when all are
+        // busy is there no wake-up call.
         let wake = q.asleep > 0;
         drop(q);
         if wake {

@@ -414,11 +414,8 @@ fn send_mtimes(shared: &Shared) {
     if list.is_empty() {
         return;
     }
-    let msg = ClToMa::AmtimeInodes(list);
-    if send_on(shared, &msg).is_err() {
-        if let ClToMa::AmtimeInodes(list) = msg {
-            shared.mtimes.unsent(&list);
-        }
+    if send_on(shared, &ClToMa::AmtimeInodes(list.clone())).is_err() {
+        shared.mtimes.unsent(&list);
     }
 }
 
