@@ -87,6 +87,43 @@ impl Job {
     pub fn is_direct(self) -> bool {
         matches!(self, Job::DirectWrite | Job::DirectRead)
     }
+
+    /// The jobs whose files this one uses: reads need the file written,
+    /// direct runs pick their chunks from both files, and the engine's
+    /// reference read reads what its reference write wrote.
+    pub fn needs(self) -> &'static [Job] {
+        match self {
+            Job::SeqRead { goal: 1 } | Job::RandRead { goal: 1 } => &[Job::SeqWrite { goal: 1 }],
+            Job::SeqRead { .. } | Job::RandRead { .. } => &[Job::SeqWrite { goal: 2 }],
+            Job::DirectWrite => &[Job::SeqWrite { goal: 1 }, Job::SeqWrite { goal: 2 }],
+            Job::DirectRead => &[Job::SeqWrite { goal: 1 }, Job::SeqWrite { goal: 2 }, Job::DirectWrite],
+            Job::SeqWrite { .. } => &[],
+        }
+    }
+
+    /// The jobs `--only` names (job keys, or the groups `mount` and
+    /// `direct`) with what they need, in run order; all of them when
+    /// `only` is empty.
+    pub fn chosen(only: &[String]) -> anyhow::Result<Vec<Job>> {
+        if only.is_empty() {
+            return Ok(Job::ALL.to_vec());
+        }
+        let mut picked: Vec<Job> = Vec::new();
+        for key in only {
+            let named: Vec<Job> = Job::ALL
+                .into_iter()
+                .filter(|j| j.key() == key || key == if j.is_direct() { "direct" } else { "mount" })
+                .collect();
+            if named.is_empty() {
+                anyhow::bail!("--only {key}: no such job (mount, direct, or a key such as seq_read_g2)");
+            }
+            for job in named {
+                picked.push(job);
+                picked.extend_from_slice(job.needs());
+            }
+        }
+        Ok(Job::ALL.into_iter().filter(|j| picked.contains(j)).collect())
+    }
 }
 
 /// The fio arguments of a mount job on `file` (`size` bytes, random runs

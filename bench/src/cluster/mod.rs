@@ -86,6 +86,15 @@ pub struct ClusterArgs {
     /// The fio binary to run.
     #[arg(long, default_value = "fio")]
     pub fio: PathBuf,
+    /// Run only these jobs, comma-separated: job keys (`direct_read`,
+    /// `seq_read_g2`, ...) or the groups `mount` and `direct`. The writes
+    /// whose files a job reads run too.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Run only this kind of chunkserver (`real` or `elkfs`). Nothing is
+    /// compared then: the figures are in the log lines.
+    #[arg(long)]
+    pub stack: Option<String>,
 }
 
 /// Resolved settings of one invocation.
@@ -101,6 +110,10 @@ pub struct ClusterPlan {
     pub fio: PathBuf,
     pub json: bool,
     pub quick: bool,
+    /// The jobs each cluster runs, in order.
+    pub jobs: Vec<Job>,
+    /// The kinds of chunkserver each round runs, in order.
+    pub kinds: Vec<ChunkserverKind>,
 }
 
 impl ClusterPlan {
@@ -123,6 +136,12 @@ impl ClusterPlan {
         if !(1..=64).contains(&args.direct_connections) || !(1..=1024).contains(&args.direct_window) {
             bail!("--direct-connections must be in 1..=64 and --direct-window in 1..=1024");
         }
+        let kinds = match args.stack.as_deref() {
+            None => vec![ChunkserverKind::Real, ChunkserverKind::Elkfs],
+            Some("real") => vec![ChunkserverKind::Real],
+            Some("elkfs") => vec![ChunkserverKind::Elkfs],
+            Some(other) => bail!("--stack {other}: expected real or elkfs"),
+        };
         Ok(ClusterPlan {
             dir: args.dir.clone(),
             rounds,
@@ -134,6 +153,8 @@ impl ClusterPlan {
             fio: args.fio.clone(),
             json: args.json,
             quick: args.quick,
+            jobs: Job::chosen(&args.only)?,
+            kinds,
         })
     }
 
@@ -231,7 +252,7 @@ pub fn run(args: &ClusterArgs, out: &mut dyn Write) -> Result<ClusterReport> {
     let mut results = Results::default();
     let reference = EngineRef { runtime: &runtime, bench: &engine, plan: &engine_plan, quick: plan.quick };
     for round in 1..=plan.rounds {
-        for kind in [ChunkserverKind::Real, ChunkserverKind::Elkfs] {
+        for kind in plan.kinds.iter().copied() {
             let what = format!("round {round}/{} {}", plan.rounds, kind_name(kind));
             let engine = (kind == ChunkserverKind::Elkfs).then_some(&reference);
             let out = harnessed(&what, || cluster_round(&plan, kind, &dirs.fio, &what, engine))?;
@@ -355,7 +376,7 @@ fn jobs_on(
     let mut out =
         RoundOut { samples: Vec::new(), note: String::new(), engine_write: None, engine_read: None, loopback: None };
     let mut direct_target = None;
-    for job in Job::ALL {
+    for job in plan.jobs.iter().copied() {
         let sample = match job {
             Job::SeqWrite { goal } | Job::SeqRead { goal } | Job::RandRead { goal } => {
                 if !job.is_write() {
@@ -520,5 +541,22 @@ mod tests {
         {
             assert!(plan(argv).is_err(), "{argv:?}");
         }
+        assert!(plan(&["--only", "nope"]).is_err());
+        assert!(plan(&["--stack", "ceph"]).is_err());
+    }
+
+    #[test]
+    fn only_picks_jobs_and_the_writes_they_read() {
+        let p = plan(&["--only", "direct_read", "--stack", "elkfs"]).unwrap();
+        assert_eq!(
+            p.jobs,
+            vec![Job::SeqWrite { goal: 1 }, Job::SeqWrite { goal: 2 }, Job::DirectWrite, Job::DirectRead]
+        );
+        assert_eq!(p.kinds, vec![ChunkserverKind::Elkfs]);
+        let p = plan(&["--only", "seq_read_g2,rand_read_4k_g2"]).unwrap();
+        assert_eq!(p.jobs, vec![Job::SeqWrite { goal: 2 }, Job::SeqRead { goal: 2 }, Job::RandRead { goal: 2 }]);
+        assert_eq!(plan(&["--only", "mount"]).unwrap().jobs.len(), 6);
+        assert_eq!(plan(&["--only", "direct"]).unwrap().jobs.len(), 4);
+        assert_eq!(plan(&[]).unwrap().jobs, Job::ALL.to_vec());
     }
 }

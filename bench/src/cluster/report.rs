@@ -233,6 +233,9 @@ impl ClusterReport {
             s.cpus, s.kernel, s.load_before, s.load_after
         )?;
         writeln!(out)?;
+        if self.rows.is_empty() {
+            writeln!(out, "one kind of chunkserver only (--stack): nothing to compare; each job's figures are in the log lines above")?;
+        }
         writeln!(
             out,
             "{:<16} {:<20} {:>11} {:>11}  {:<19} {:>15} {:>17} {:>12} {:>15}",
@@ -470,6 +473,8 @@ mod tests {
             fio: PathBuf::from("fio"),
             json: true,
             quick: true,
+            jobs: Job::ALL.to_vec(),
+            kinds: vec![elkfs_harness::ChunkserverKind::Real, elkfs_harness::ChunkserverKind::Elkfs],
         }
     }
 
