@@ -43,7 +43,7 @@ fn whole_chunks_go_out_and_come_back() {
     for c in &chunks {
         rt.block_on(cs.engine().create(ChunkId(c.id), Version(c.version))).unwrap();
     }
-    let target = Target { addr: v4(cs.data_addr), netns: None, chunks: chunks.clone() };
+    let target = Target { addr: v4(cs.data_addr), netns: None, chunks: chunks.clone(), stop: None, pace: None };
 
     let wrote = direct::run(&target, &job(true)).expect("direct write");
     assert_eq!(wrote.bytes, (5 * BLOCKS * BLOCK_SIZE) as u64);
@@ -90,7 +90,7 @@ fn a_server_in_a_network_namespace_is_reached_by_joining_it() {
     });
     rt.block_on(cs.engine().create(ChunkId(3), Version(1))).unwrap();
     let chunks = vec![ChunkRef { id: 3, version: 1 }];
-    let outside = Target { addr: v4(cs.data_addr), netns: None, chunks };
+    let outside = Target { addr: v4(cs.data_addr), netns: None, chunks, stop: None, pace: None };
     assert!(direct::run(&outside, &job(true)).is_err(), "the address exists only inside the namespace");
     let inside = Target { netns: Some(ns.path()), ..outside };
     assert_eq!(direct::run(&inside, &job(true)).unwrap().ops, 1);

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,13 @@ pub struct Target {
     /// this one.
     pub netns: Option<PathBuf>,
     pub chunks: Vec<ChunkRef>,
+    /// Once set, connections take no further chunk: a run used as
+    /// background load ends when its user is done.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Bytes per second all connections together may move: chunk `i`
+    /// starts no earlier than `i * chunk_bytes / pace` after the run began.
+    /// `None`: as fast as they go.
+    pub pace: Option<f64>,
 }
 
 /// One run: every chunk of the target once, in one direction.
@@ -158,14 +165,22 @@ async fn drive(target: Target, job: Job) -> Result<Figures> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (chunks, next, addr) = (chunks.clone(), next.clone(), target.addr);
+        let (chunks, next, addr, stop) = (chunks.clone(), next.clone(), target.addr, target.stop.clone());
+        let pace = target.pace.filter(|p| *p > 0.0);
         tasks.spawn(async move {
             let mut latency = Latency::new()?;
             let mut patterns = job.write.then(Patterns::new);
             let mut bytes = 0u64;
             loop {
+                if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&chunk) = chunks.get(i) else { break };
+                if let Some(pace) = pace {
+                    let due = Duration::from_secs_f64(i as f64 * job.chunk_bytes as f64 / pace);
+                    tokio::time::sleep_until((started + due).into()).await;
+                }
                 let began = Instant::now();
                 let op = async {
                     let stream = connect(addr)?;
@@ -355,7 +370,8 @@ mod tests {
 
     #[test]
     fn bad_jobs_are_refused() {
-        let target = Target { addr: "127.0.0.1:9".parse().unwrap(), netns: None, chunks: vec![] };
+        let target =
+            Target { addr: "127.0.0.1:9".parse().unwrap(), netns: None, chunks: vec![], stop: None, pace: None };
         let job = Job { write: true, connections: 1, window: 64, chunk_bytes: BLOCK_SIZE, verify_all: true };
         assert!(run(&target, &job).is_err(), "no chunks");
         let target = Target { chunks: vec![ChunkRef { id: 1, version: 1 }], ..target };

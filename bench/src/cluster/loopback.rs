@@ -58,6 +58,64 @@ impl Loopback {
 /// Reads `chunks` whole chunks of `chunk_bytes` over `connections`
 /// connections from the memory server.
 pub fn run(connections: usize, chunks: usize, chunk_bytes: usize) -> Result<Loopback> {
+    run_until(connections, chunks, chunk_bytes, None, None)
+}
+
+/// READs a background run may make: more than any engine run outlasts.
+const BESIDE_CHUNKS: usize = 1 << 20;
+/// Bytes per READ of a background run (16 MiB): small enough that pacing
+/// by whole READs keeps the load even, large enough that the connection
+/// and server thread each READ costs stay out of the figure.
+pub const BESIDE_READ_BYTES: usize = 256 * BLOCK_SIZE;
+
+/// Loopback TCP as background load: the traffic of [`run`] at a given
+/// pace, going on from [`Beside::start`] to [`Beside::finish`]. A
+/// chunkserver reading at R MiB/s also sends R MiB/s over TCP, and on this
+/// VM the disk delivers less while the CPUs are busy; the engine read with
+/// this load beside it is what a chunkserver adding nothing but its socket
+/// could reach.
+pub struct Beside {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<Loopback>>>,
+}
+
+impl Beside {
+    /// `pace`: bytes per second over all `connections`.
+    pub fn start(connections: usize, pace: f64) -> Result<Beside> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("loopback-beside".into())
+            .spawn(move || run_until(connections, BESIDE_CHUNKS, BESIDE_READ_BYTES, Some(flag), Some(pace)))
+            .context("starting the background loopback run")?;
+        Ok(Beside { stop, thread: Some(thread) })
+    }
+
+    /// Stops the load (each connection ends its current chunk) and
+    /// returns what it moved.
+    pub fn finish(mut self) -> Result<Loopback> {
+        self.stop.store(true, Ordering::SeqCst);
+        let thread = self.thread.take().expect("joined only here or in drop");
+        thread.join().map_err(|_| anyhow::anyhow!("the background loopback run panicked"))?
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_until(
+    connections: usize,
+    chunks: usize,
+    chunk_bytes: usize,
+    stop: Option<Arc<AtomicBool>>,
+    pace: Option<f64>,
+) -> Result<Loopback> {
     let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1")?;
     let std::net::SocketAddr::V4(addr) = listener.local_addr().context("local address")? else {
         bail!("127.0.0.1 gave a non-IPv4 address");
@@ -76,6 +134,8 @@ pub fn run(connections: usize, chunks: usize, chunk_bytes: usize) -> Result<Loop
         addr,
         netns: None,
         chunks: (0..chunks as u64).map(|i| ChunkRef { id: 0x10_0000 + i, version: 1 }).collect(),
+        stop,
+        pace,
     };
     let job = direct::Job { write: false, connections, window: direct::DEFAULT_WINDOW, chunk_bytes, verify_all: false };
     let client = direct::run(&target, &job);
@@ -206,5 +266,16 @@ mod tests {
         assert_eq!(l.client.bytes, 3 * 4 * BLOCK_SIZE as u64);
         assert_eq!(l.client.ops, 3);
         assert!(l.server_cpu_s > 0.0 && l.cpu_s_per_gib() > 0.0, "{l:?}");
+    }
+
+    #[test]
+    fn background_load_keeps_its_pace_until_finished() {
+        // 40 READs a second: about 20 in half a second.
+        let pace = 40.0 * BESIDE_READ_BYTES as f64;
+        let beside = Beside::start(2, pace).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let l = beside.finish().unwrap();
+        assert!((10..=30).contains(&l.client.ops), "{l:?}");
+        assert_eq!(l.client.bytes, l.client.ops * BESIDE_READ_BYTES as u64);
     }
 }

@@ -210,6 +210,8 @@ pub struct Results {
     pub engine_read: Vec<Figures>,
     /// Loopback TCP alone (see [`loopback`]), beside each engine read.
     pub loopback: Vec<loopback::Loopback>,
+    /// The engine's read with loopback TCP beside it, before each engine read.
+    pub beside: Vec<BesideTcp>,
     /// Per cluster run: the server the direct runs used and its chunk count.
     pub direct_notes: Vec<String>,
 }
@@ -264,6 +266,7 @@ pub fn run(args: &ClusterArgs, out: &mut dyn Write) -> Result<ClusterReport> {
             results.engine_write.extend(out.engine_write);
             results.engine_read.extend(out.engine_read);
             results.loopback.extend(out.loopback);
+            results.beside.extend(out.beside);
         }
     }
     setting.finish();
@@ -304,6 +307,41 @@ impl EngineRef<'_> {
         );
         Ok(figures)
     }
+
+    /// The engine's read with loopback TCP traffic beside it for the whole
+    /// run: the direct client against the memory server over
+    /// `connections`, paced at `pace` bytes per second. On chunks the
+    /// write reference left.
+    fn read_beside_tcp(&self, connections: usize, pace: f64, what: &str) -> Result<BesideTcp> {
+        jobs::settle(self.quick)?;
+        let load = loopback::Beside::start(connections, pace)?;
+        // Let the connections reach their pace before the engine starts.
+        std::thread::sleep(BESIDE_WARMUP);
+        let engine = self.runtime.block_on(self.bench.run(&self.plan.shape(Scenario::SeqRead)));
+        let tcp = load.finish().context("loopback TCP beside the engine")?;
+        let engine = engine.context("engine run beside loopback TCP")?;
+        tracing::info!(
+            "{what}: engine seq_read with loopback TCP paced at {:.0} MiB/s beside it: {:.0} MiB/s (TCP moved {:.0} MiB/s)",
+            pace / MIB as f64,
+            engine.mib_s(),
+            tcp.client.mib_s()
+        );
+        Ok(BesideTcp { engine, tcp, pace_mib_s: pace / MIB as f64 })
+    }
+}
+
+/// How long background TCP runs before the engine run beside it starts.
+const BESIDE_WARMUP: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The engine's read with paced loopback TCP beside it, and what the TCP
+/// load moved meanwhile (over a little more time than the engine ran).
+#[derive(Debug, Clone, Copy)]
+pub struct BesideTcp {
+    pub engine: Figures,
+    pub tcp: loopback::Loopback,
+    /// The pace asked of the TCP load: the target share of the engine
+    /// alone's read figure just before.
+    pub pace_mib_s: f64,
 }
 
 /// What one cluster run brings back.
@@ -314,6 +352,7 @@ struct RoundOut {
     engine_write: Option<Figures>,
     engine_read: Option<Figures>,
     loopback: Option<loopback::Loopback>,
+    beside: Option<BesideTcp>,
 }
 
 fn kind_name(kind: ChunkserverKind) -> &'static str {
@@ -373,8 +412,14 @@ fn jobs_on(
         std::fs::create_dir(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
         c.mfs_setgoal(&dir, goal);
     }
-    let mut out =
-        RoundOut { samples: Vec::new(), note: String::new(), engine_write: None, engine_read: None, loopback: None };
+    let mut out = RoundOut {
+        samples: Vec::new(),
+        note: String::new(),
+        engine_write: None,
+        engine_read: None,
+        loopback: None,
+        beside: None,
+    };
     let mut direct_target = None;
     for job in plan.jobs.iter().copied() {
         let sample = match job {
@@ -399,6 +444,14 @@ fn jobs_on(
                     let figures = engine.run(write, what)?;
                     *(if write { &mut out.engine_write } else { &mut out.engine_read }) = Some(figures);
                     if !write {
+                        // Can any chunkserver meet the target here? One
+                        // that did would send target x engine over TCP
+                        // while it read: the engine's read with that load
+                        // beside it says whether the disk still gives as
+                        // much. (Second read of these chunks: any favour
+                        // from the host's cache goes to this run.)
+                        let pace = report::DIRECT_VS_ENGINE_TARGET * figures.mib_s() * MIB as f64;
+                        out.beside = Some(engine.read_beside_tcp(plan.connections, pace, what)?);
                         let l = loopback::run(plan.connections, target.chunks.len(), CHUNK_BYTES)?;
                         tracing::info!(
                             "{what}: loopback TCP alone {:.0} MiB/s ({:.2} CPU-s/GiB: server {:.2}, client {:.2})",
@@ -500,7 +553,7 @@ fn pick_direct_target(c: &Cluster, mnt: &Path, max: usize) -> Result<(direct::Ta
     chunks.truncate(max);
     let server = c.chunkserver_at(&addr).ok_or_else(|| anyhow!("{addr} is not a chunkserver of this cluster"))?;
     let socket: SocketAddrV4 = addr.parse().with_context(|| format!("chunkserver address {addr}"))?;
-    let target = direct::Target { addr: socket, netns: Some(c.netns().path()), chunks };
+    let target = direct::Target { addr: socket, netns: Some(c.netns().path()), chunks, stop: None, pace: None };
     Ok((target, server.pid()))
 }
 

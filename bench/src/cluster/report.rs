@@ -119,6 +119,18 @@ struct LoopbackRef {
     client_cpu_s_per_gib: f64,
 }
 
+/// The engine read beside loopback TCP: medians over the rounds.
+#[derive(Debug, Clone, Copy)]
+struct BesideRef {
+    engine_mib_s: f64,
+    tcp_mib_s: f64,
+    pace_mib_s: f64,
+    /// elkfs direct read over it, per round.
+    ratio: Spread,
+    /// It over the engine alone, per round.
+    over_alone: Spread,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct EngineRef {
     pub mib_s: f64,
@@ -334,6 +346,18 @@ impl ClusterReport {
                 self.engine_read_mib_s() / l.mib_s.max(1e-9)
             )?;
         }
+        if let Some(b) = self.beside() {
+            let verdict = if b.over_alone.median >= DIRECT_VS_ENGINE_TARGET { "reachable" } else { "out of reach" };
+            writeln!(
+                out,
+                "  engine seq_read with loopback TCP beside it, paced at {DIRECT_VS_ENGINE_TARGET:.2} x the engine alone ({:.0} MiB/s asked, {:.0} moved): {:.0} MiB/s, {} of the engine alone: the target is {verdict} for any chunkserver here (this VM's disk gives less while its CPUs are busy); direct_read / that {}",
+                b.pace_mib_s,
+                b.tcp_mib_s,
+                b.engine_mib_s,
+                spread_text(&b.over_alone),
+                spread_text(&b.ratio)
+            )?;
+        }
         for note in &self.results.direct_notes {
             writeln!(out, "  {note}")?;
         }
@@ -355,12 +379,39 @@ impl ClusterReport {
         })
     }
 
+    /// Medians of the engine reads beside loopback TCP, and elkfs's direct
+    /// read over them, round by round.
+    fn beside(&self) -> Option<BesideRef> {
+        let b = &self.results.beside;
+        if b.is_empty() {
+            return None;
+        }
+        let med = |f: &dyn Fn(&super::BesideTcp) -> f64| spread(&b.iter().map(f).collect::<Vec<_>>()).median;
+        let direct: Vec<f64> = self
+            .results
+            .elkfs
+            .get(&Job::DirectRead)
+            .map(|s| s.iter().map(|s| s.figures.mib_s()).collect())
+            .unwrap_or_default();
+        let engine: Vec<f64> = b.iter().map(|b| b.engine.mib_s()).collect();
+        let alone: Vec<f64> = self.results.engine_read.iter().map(Figures::mib_s).collect();
+        Some(BesideRef {
+            engine_mib_s: med(&|b| b.engine.mib_s()),
+            tcp_mib_s: med(&|b| b.tcp.client.mib_s()),
+            pace_mib_s: med(&|b| b.pace_mib_s),
+            ratio: per_round(&direct, &engine),
+            over_alone: per_round(&engine, &alone),
+        })
+    }
+
+    /// Medians over rounds, from the samples (so also when only elkfs ran).
     fn direct_read_mib_s(&self) -> f64 {
-        self.rows.iter().find(|r| r.job == Job::DirectRead).map_or(0.0, |r| r.elkfs.mib_s)
+        let direct = self.results.elkfs.get(&Job::DirectRead).map(|s| Medians::of(s).mib_s);
+        direct.unwrap_or(0.0)
     }
 
     fn engine_read_mib_s(&self) -> f64 {
-        self.rows.iter().find(|r| r.job == Job::DirectRead).and_then(|r| r.engine).map_or(0.0, |e| e.mib_s)
+        spread(&self.results.engine_read.iter().map(Figures::mib_s).collect::<Vec<_>>()).median
     }
 
     /// One JSON object keyed by job, for the last line of output.
@@ -408,6 +459,15 @@ impl ClusterReport {
                     "client_cpu_s_per_gib": num(l.client_cpu_s_per_gib),
                 }),
             );
+        }
+        if let Some(b) = self.beside() {
+            let mut e = Map::new();
+            e.insert("engine_mib_s".into(), num(b.engine_mib_s));
+            e.insert("tcp_mib_s".into(), num(b.tcp_mib_s));
+            e.insert("tcp_pace_mib_s".into(), num(b.pace_mib_s));
+            insert_spread(&mut e, "direct_read_over_it", &b.ratio);
+            insert_spread(&mut e, "over_engine_alone", &b.over_alone);
+            root.insert("engine_read_beside_tcp".into(), Value::Object(e));
         }
         let p = &self.plan;
         let s = &self.setting;
@@ -493,6 +553,10 @@ mod tests {
             server_cpu_s: 2.0,
         };
         results.loopback = vec![lo(500.0), lo(1000.0)];
+        results.beside = vec![
+            super::super::BesideTcp { engine: engine(400.0), tcp: lo(1.0), pace_mib_s: 180.0 },
+            super::super::BesideTcp { engine: engine(150.0), tcp: lo(2.0), pace_mib_s: 270.0 },
+        ];
         let setting = Setting::probe("fio-x".into());
         let report = ClusterReport::new(&plan(), results, setting);
         let json = report.json();
@@ -518,5 +582,13 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("seq_read_g2") && text.contains("direct_read") && text.contains("met"), "{text}");
         assert!(text.contains("loopback TCP alone") && text.contains("768000 MiB/s"), "{text}");
+        // Direct read 200 and 300 over 400 and 150: 0.5 and 2.0.
+        let b = &json["engine_read_beside_tcp"];
+        assert_eq!((b["engine_mib_s"].clone(), b["tcp_mib_s"].clone()), (json!(275.0), json!(1536.0)));
+        assert_eq!(b["direct_read_over_it"], json!(1.25));
+        // 400/200 and 150/300.
+        assert_eq!(b["over_engine_alone"], json!(1.25));
+        assert_eq!(b["tcp_pace_mib_s"], json!(225.0));
+        assert!(text.contains("loopback TCP beside it, paced") && text.contains("reachable"), "{text}");
     }
 }
