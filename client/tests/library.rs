@@ -81,6 +81,21 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
                 assert_eq!(files.read(inode, 65_000, 2_000).unwrap(), &data[65_000..67_000]);
             }
         }
+        // A buffer reused from read to read, as the FUSE workers keep one:
+        // holes come back as zeros, never as the bytes of an earlier read.
+        let (sparse, _) = master.create(dir, b"sparse", 0o644, 0, &cred).unwrap();
+        let tail = content(99, 1_000);
+        files.write(sparse, (64 << 20) + 10, tail.clone()).unwrap();
+        files.flush(sparse).unwrap();
+        let mut buf = vec![0xAB; 4_096];
+        let n = files.read_into(sparse, (64 << 20) - 1_000, 2_010, &mut buf).unwrap();
+        assert_eq!(n, 2_010);
+        assert!(buf[..1_010].iter().all(|b| *b == 0), "the hole reads as zeros");
+        assert_eq!(&buf[1_010..2_010], &tail[..]);
+        assert!(buf[2_010..].iter().all(|b| *b == 0xAB), "nothing past the read is touched");
+        let n = files.read_into(sparse, 100, 3_000, &mut buf).unwrap();
+        assert_eq!(n, 3_000);
+        assert!(buf[..3_000].iter().all(|b| *b == 0), "a hole over an earlier read's bytes");
         let listed = master.readdir(dir, &cred).unwrap();
         for size in SIZES {
             assert!(listed.iter().any(|e| e.name == format!("f{size}").as_bytes()), "f{size} listed");

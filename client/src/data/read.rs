@@ -14,7 +14,8 @@ use super::{CHUNK, PROTOCOL_MIN_VERSION};
 use crate::error::{Error, Result};
 use elkfs_proto::client::CsLoc;
 
-/// Reads `buf.len()` bytes at `offset` in the chunk from `server`.
+/// Reads `buf.len()` bytes at `offset` in the chunk from `server`; on
+/// success every byte of `buf` was written.
 pub fn read_range(pool: &Pool, server: &CsLoc, chunk: u64, version: u32, offset: u32, buf: &mut [u8]) -> Result<()> {
     assert!(offset as u64 + buf.len() as u64 <= CHUNK, "read of {} at {offset} leaves the chunk", buf.len());
     let mut conn = pool.get(server.addr)?;
@@ -45,6 +46,12 @@ pub fn read_range(pool: &Pool, server: &CsLoc, chunk: u64, version: u32, offset:
                 };
                 if d.chunk != chunk || end > buf.len() {
                     return Err(Error::Chunk { chunk, what: format!("{peer} sent a piece outside the range") });
+                }
+                // Pieces come in order, each right after the last: then
+                // every byte of `buf` is overwritten once the count is
+                // complete, and a reused buffer can never show stale data.
+                if start != got {
+                    return Err(Error::Chunk { chunk, what: format!("{peer} sent a piece out of order") });
                 }
                 conn.recv_exact(&mut buf[start..end])?;
                 if crc32fast::hash(&buf[start..end]) != d.crc {

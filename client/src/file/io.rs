@@ -305,10 +305,25 @@ impl Files {
     }
 
     /// Reads up to `size` bytes at `offset`; short at the end of the file.
+    pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let n = self.read_into(inode, offset, size, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Reads up to `size` bytes at `offset` into `out[..n]` and returns `n`
+    /// (short at the end of the file). `out` grows to `size` if shorter and
+    /// is otherwise reused as it is: a caller that keeps one buffer per
+    /// thread spares the zeroing and page faults of a fresh one per read.
     /// A read that continues the previous one fetches `readahead` bytes
     /// and later reads are served from them (for `loc_ttl` at most, the
     /// same staleness the location cache allows).
-    pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
+    pub fn read_into(&self, inode: u32, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<usize> {
+        if out.len() < size {
+            out.resize(size, 0);
+        }
+        let out = &mut out[..size];
         // Our own buffered writes must be visible, and chunkservers are
         // where the rest of the file is: flush first, and wait for a flush
         // another thread has under way.
@@ -316,8 +331,8 @@ impl Files {
             self.flush(inode)?;
         }
         let _order = self.stripe(inode).read().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = self.read_ahead_hit(inode, offset, size) {
-            return Ok(hit);
+        if let Some(n) = self.read_ahead_hit(inode, offset, out) {
+            return Ok(n);
         }
         let sequential = match lock(&self.ahead).get_mut(&inode) {
             Some(a) if a.next == offset && !a.fetching => {
@@ -327,10 +342,17 @@ impl Files {
             _ => false,
         };
         let fetch = if sequential { size.max(self.cfg.readahead) } else { size };
-        let read = self.read_direct(inode, offset, fetch);
+        let mut data = Vec::new();
+        let read = if fetch > size {
+            // Fetched into a buffer of its own, kept for the reads to come.
+            data.resize(fetch, 0);
+            self.read_direct(inode, offset, &mut data)
+        } else {
+            self.read_direct(inode, offset, out)
+        };
         let mut ahead = lock(&self.ahead);
-        let data = match read {
-            Ok(data) => data,
+        let got = match read {
+            Ok(got) => got,
             Err(e) => {
                 if let Some(a) = ahead.get_mut(&inode).filter(|_| sequential) {
                     a.fetching = false;
@@ -338,23 +360,31 @@ impl Files {
                 return Err(e);
             }
         };
-        let eof = data.len() < fetch;
-        let next = offset + data.len().min(size) as u64;
-        if data.len() > size {
+        let eof = got < fetch;
+        let n = got.min(size);
+        let next = offset + n as u64;
+        if got > size {
             // The caller gets a copy of its part; the fetch itself is kept.
-            let asked = data[..size].to_vec();
+            data.truncate(got);
+            out[..n].copy_from_slice(&data[..n]);
             ahead.insert(inode, Ahead { start: offset, data, eof, next, at: Instant::now(), fetching: false });
-            return Ok(asked);
-        } else if sequential || !ahead.get(&inode).is_some_and(|a| a.fetching) {
+            return Ok(n);
+        }
+        if fetch > size {
+            out[..n].copy_from_slice(&data[..n]);
+        }
+        if sequential || !ahead.get(&inode).is_some_and(|a| a.fetching) {
             // A read of only what was asked: remember where the reader is
             // going next, unless another thread's fetch is under way.
             let none = Ahead { start: offset, data: Vec::new(), eof, next, at: Instant::now(), fetching: false };
             ahead.insert(inode, none);
         }
-        Ok(data)
+        Ok(n)
     }
 
-    fn read_ahead_hit(&self, inode: u32, offset: u64, size: usize) -> Option<Vec<u8>> {
+    /// Copies what the read-ahead data holds for `out` and returns how
+    /// much, if it holds the whole range (or the file's tail).
+    fn read_ahead_hit(&self, inode: u32, offset: u64, out: &mut [u8]) -> Option<usize> {
         let mut ahead = lock(&self.ahead);
         let a = ahead.get_mut(&inode)?;
         let end = a.start + a.data.len() as u64;
@@ -362,35 +392,39 @@ impl Files {
             return None;
         }
         // Whole, or the tail of the file when the fetch reached its end.
-        if offset + size as u64 > end && !a.eof {
+        if offset + out.len() as u64 > end && !a.eof {
             return None;
         }
         let from = (offset - a.start) as usize;
-        let to = (from + size).min(a.data.len());
+        let to = (from + out.len()).min(a.data.len());
         a.next = offset + (to - from) as u64;
-        Some(a.data[from..to].to_vec())
+        out[..to - from].copy_from_slice(&a.data[from..to]);
+        Some(to - from)
     }
 
-    fn read_direct(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(size);
+    /// Fills `out` from `offset` on and returns how much of it the file
+    /// holds (less at its end).
+    fn read_direct(&self, inode: u32, offset: u64, out: &mut [u8]) -> Result<usize> {
+        let mut filled = 0;
         let mut at = offset;
-        while out.len() < size {
+        while filled < out.len() {
             let index = (at / CHUNK) as u32;
             let in_chunk = (at % CHUNK) as u32;
-            let want = (size - out.len()).min((CHUNK - u64::from(in_chunk)) as usize);
-            let before = out.len();
-            let eof = self.read_in_chunk(inode, index, in_chunk, want, &mut out)?;
-            at += (out.len() - before) as u64;
+            let want = (out.len() - filled).min((CHUNK - u64::from(in_chunk)) as usize);
+            let (n, eof) = self.read_in_chunk(inode, index, in_chunk, &mut out[filled..filled + want])?;
+            filled += n;
+            at += n as u64;
             if eof {
                 break;
             }
         }
-        Ok(out)
+        Ok(filled)
     }
 
-    /// Appends to `out` what the chunk holds at `in_chunk`, clipped to the
-    /// file length; true when the end of the file was reached.
-    fn read_in_chunk(&self, inode: u32, index: u32, in_chunk: u32, want: usize, out: &mut Vec<u8>) -> Result<bool> {
+    /// Fills the front of `out` with what the chunk holds at `in_chunk`,
+    /// clipped to the file length: how many bytes, and whether the end of
+    /// the file was reached.
+    fn read_in_chunk(&self, inode: u32, index: u32, in_chunk: u32, out: &mut [u8]) -> Result<(usize, bool)> {
         let mut last = None;
         for attempt in 0..self.cfg.attempts {
             if attempt > 0 {
@@ -405,23 +439,22 @@ impl Files {
                 }
                 Err(e) => return Err(e),
             };
-            tracing::debug!("inode {inode} chunk {index}: reading {want} at {in_chunk} from {loc:?}");
+            tracing::debug!("inode {inode} chunk {index}: reading {} at {in_chunk} from {loc:?}", out.len());
             let start = u64::from(index) * CHUNK + u64::from(in_chunk);
-            let n = loc.length.saturating_sub(start).min(want as u64) as usize;
+            let n = loc.length.saturating_sub(start).min(out.len() as u64) as usize;
             let eof = start + (n as u64) >= loc.length;
             if n == 0 {
-                return Ok(true);
+                return Ok((0, true));
             }
-            let at = out.len();
-            out.resize(at + n, 0);
             if loc.chunk == 0 {
-                return Ok(eof);
+                // A hole: the buffer may hold an earlier read's bytes.
+                out[..n].fill(0);
+                return Ok((n, eof));
             }
-            match self.read_copies(&loc, in_chunk, &mut out[at..]) {
-                Ok(()) => return Ok(eof),
+            match self.read_copies(&loc, in_chunk, &mut out[..n]) {
+                Ok(()) => return Ok((n, eof)),
                 Err(e) => last = Some(e),
             }
-            out.truncate(at);
         }
         Err(last.unwrap_or(Error::Chunk { chunk: 0, what: "no read attempt".into() }))
     }

@@ -252,13 +252,17 @@ impl Core {
         }
     }
 
-    pub fn read(&self, inode: u32, offset: u64, size: usize) -> Result<Vec<u8>> {
+    /// Reads into `out[..n]` and returns `n`; see [`crate::file::Files::read_into`].
+    pub fn read_into(&self, inode: u32, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<usize> {
         if special::is_special(inode) {
             let content = special::content(inode, &self.files.master().location());
             let from = (offset as usize).min(content.len());
-            return Ok(content[from..(from + size).min(content.len())].to_vec());
+            let part = &content[from..(from + size).min(content.len())];
+            out.clear();
+            out.extend_from_slice(part);
+            return Ok(part.len());
         }
-        self.files.read(inode, offset, size)
+        self.files.read_into(inode, offset, size, out)
     }
 
     /// flush and fsync: everything written reaches the chunkservers.
