@@ -23,6 +23,7 @@ fn sizes_at_goals(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     c.wait_chunkservers_registered(c.chunkservers().len(), std::time::Duration::from_secs(60));
     let writer = c.extra_mount(ClientKind::Elkfs, "w", &[]);
     mtime_reaches_other_mounts(&writer.path().join("stamp"), &c.path("stamp"));
+    atime_of_a_read_reaches_the_master(&c.path("stamp"), &writer.path().join("stamp"));
     let sizes = [0, 1, 65_535, 65_536, 65_537, 64 * MIB - 1, 64 * MIB + 1, 300 * MIB];
     let mut written = Vec::new();
     for goal in 1..=3u8 {
@@ -77,6 +78,28 @@ fn mtime_reaches_other_mounts(here: &std::path::Path, there: &std::path::Path) {
             break;
         }
         assert!(Instant::now() < deadline, "another mount still sees mtime {} length {}", m.mtime(), m.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A read through mfsmount moves atime forward for everyone: mfsmount
+/// gathers read times and sends them as AMTIME_INODES about once a second,
+/// and the master keeps them (the elkfs master as mfsmaster does).
+fn atime_of_a_read_reaches_the_master(reader: &std::path::Path, other: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_400_000_000);
+    let f = std::fs::File::options().write(true).open(other).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_accessed(old)).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(other).unwrap().atime(), 1_400_000_000);
+    assert!(!std::fs::read(reader).unwrap().is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let atime = std::fs::metadata(other).unwrap().atime();
+        if atime > 1_400_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the other mount still sees atime {atime}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }

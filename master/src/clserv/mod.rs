@@ -144,7 +144,19 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
         | ClToMa::Tools { .. }
         | ClToMa::NewMetaSession { .. }
         | ClToMa::CloseSession { .. } => register::handle(conn, request),
-        ClToMa::Nop { .. } | ClToMa::AmtimeInodes(_) => Ok(()),
+        ClToMa::Nop { .. } => Ok(()),
+        ClToMa::AmtimeInodes(list) => {
+            // Inode numbers are already the namespace's (see `subtree`).
+            // Entries with both times zero say nothing, as mfsmaster skips
+            // them; without a session there is no one to trust.
+            if conn.session.is_some() {
+                let list: Vec<_> = list.into_iter().filter(|&(i, a, m)| i > 0 && (a > 0 || m > 0)).collect();
+                if !list.is_empty() {
+                    conn.shared.change(|m| m.amtime(&list, crate::shared::unix_now()));
+                }
+            }
+            Ok(())
+        }
         ClToMa::SustainedInodes(inodes) => {
             // The client's list of open files: what it no longer lists is
             // released (and a deleted file kept open may go).

@@ -176,6 +176,13 @@ impl Meta {
                 self.apply_release(ts, *session, *inode);
                 Ok(Counts::default())
             }
+            Op::Amtime { inode, atime, mtime, ctime } => {
+                let node = self.nodes.get_mut(inode).ok_or_else(|| format!("no inode {inode}"))?;
+                node.atime = *atime;
+                node.mtime = *mtime;
+                node.ctime = *ctime;
+                Ok(Counts::default())
+            }
         }
     }
 

@@ -275,6 +275,28 @@ impl Meta {
         self.commit(ctx.now, Op::Attr { inode, mode, uid, gid, atime, mtime });
         Ok(self.created(inode).1)
     }
+
+    /// Times a client gathered for nodes it read or wrote
+    /// (`CLTOMA_FUSE_AMTIME_INODES`): each only moves forward, a later
+    /// mtime brings ctime along, and unknown inodes are skipped (the list
+    /// may name a file removed since). The elkfs mount and mfsmount send
+    /// these once a second.
+    pub fn amtime(&mut self, list: &[(Inode, u32, u32)], now: u32) {
+        for &(inode, atime, mtime) in list {
+            let Some(node) = self.nodes.get(&inode) else { continue };
+            let (mut a, mut m, mut c) = (node.atime, node.mtime, node.ctime);
+            if atime > a {
+                a = atime;
+            }
+            if mtime > m {
+                m = mtime;
+                c = mtime;
+            }
+            if (a, m, c) != (node.atime, node.mtime, node.ctime) {
+                self.commit(now, Op::Amtime { inode, atime: a, mtime: m, ctime: c });
+            }
+        }
+    }
 }
 
 /// Most links a node may have (MooseFS `MAX_ALLOWED_HARD_LINKS`).

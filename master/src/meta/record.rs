@@ -186,6 +186,14 @@ pub enum Op {
         session: u32,
         inode: Inode,
     },
+    /// Access and modification times a client reported for a node
+    /// (`CLTOMA_FUSE_AMTIME_INODES`), as the node now holds them.
+    Amtime {
+        inode: Inode,
+        atime: u32,
+        mtime: u32,
+        ctime: u32,
+    },
 }
 
 impl Record {
@@ -231,6 +239,7 @@ impl Record {
             Op::CloseSession { id } => w.name("CLOSESESSION").n(*id),
             Op::Acquire { session, inode } => w.name("ACQUIRE").n(*session).n(*inode),
             Op::Release { session, inode } => w.name("RELEASE").n(*session).n(*inode),
+            Op::Amtime { inode, atime, mtime, ctime } => w.name("AMTIME").n(*inode).n(*atime).n(*mtime).n(*ctime),
         };
         w.out.push(')');
         w.out
@@ -283,6 +292,7 @@ impl Record {
             "CLOSESESSION" => Op::CloseSession { id: a.n()? },
             "ACQUIRE" => Op::Acquire { session: a.n()?, inode: a.n()? },
             "RELEASE" => Op::Release { session: a.n()?, inode: a.n()? },
+            "AMTIME" => Op::Amtime { inode: a.n()?, atime: a.n()?, mtime: a.n()?, ctime: a.n()? },
             _ => return Err(bad("unknown record name")),
         };
         if a.args.next().is_some() {
@@ -455,6 +465,8 @@ mod tests {
             }),
             (any::<u32>(), any::<u64>()).prop_map(|(inode, length)| Op::Truncate { inode, length }),
             (any::<u32>(), any::<u32>()).prop_map(|(session, inode)| Op::Release { session, inode }),
+            (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())
+                .prop_map(|(inode, atime, mtime, ctime)| Op::Amtime { inode, atime, mtime, ctime }),
             (any::<u32>(), proptest::collection::vec(any::<u32>(), 0..4))
                 .prop_map(|(inode, new_dirs)| Op::Undel { inode, new_dirs }),
             (any::<u32>(), 1u8..=9, any::<bool>()).prop_map(|(inode, goal, recursive)| Op::SetGoal {

@@ -336,3 +336,33 @@ fn setattr_reaches_a_removed_open_file() {
     assert_eq!(m.setattr(&root(), f, SET_MODE, 0o600, 0, 0, 0, 0).unwrap().mode, 0o600);
     check_replay(&base, &mut m);
 }
+
+#[test]
+fn client_times_only_move_forward() {
+    let mut m = fs();
+    let f = file(&mut m, ROOT, "f");
+    let before = m.getattr(f).unwrap();
+    m.drain_log();
+    // Replayed from here on: only the AMTIME records.
+    let base = snapshot_bytes(&m);
+    // Later access and modification: both move, ctime follows mtime.
+    m.amtime(&[(f, 5000, 4000)], 6000);
+    let a = m.getattr(f).unwrap();
+    assert_eq!((a.atime, a.mtime, a.ctime), (5000, 4000, 4000));
+    // Older times, an unknown inode: nothing changes, nothing is logged.
+    let logged = m.drain_log();
+    assert_eq!(logged.len(), 1, "one record for one changed node");
+    m.amtime(&[(f, 10, 20), (999, 7000, 7000)], 6000);
+    assert!(m.drain_log().is_empty());
+    assert_eq!(m.getattr(f).unwrap().mtime, 4000);
+    // An atime alone leaves mtime and ctime.
+    m.amtime(&[(f, 5500, 0)], 6000);
+    let a = m.getattr(f).unwrap();
+    assert_eq!((a.atime, a.mtime, a.ctime), (5500, 4000, 4000));
+    assert!(before.atime < 5000, "the file started older: {before:?}");
+    let mut replayed = Meta::read_snapshot(&mut &base[..]).unwrap();
+    for (v, rec) in logged.into_iter().chain(m.drain_log()) {
+        replayed.replay(v, &Record::parse(&rec.to_text()).unwrap()).unwrap();
+    }
+    assert!(snapshot_bytes(&replayed) == snapshot_bytes(&m), "AMTIME replays to the live state");
+}
