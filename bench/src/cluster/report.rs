@@ -109,7 +109,6 @@ impl Medians {
     }
 }
 
-/// The engine's reference figures beside a direct job.
 /// Loopback TCP alone: medians over the rounds.
 #[derive(Debug, Clone, Copy)]
 struct LoopbackRef {
@@ -131,6 +130,7 @@ struct BesideRef {
     over_alone: Spread,
 }
 
+/// The engine's reference figures beside a direct job.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineRef {
     pub mib_s: f64,

@@ -363,15 +363,14 @@ impl Files {
         let eof = got < fetch;
         let n = got.min(size);
         let next = offset + n as u64;
-        if got > size {
+        if fetch > size {
             // The caller gets a copy of its part; the fetch itself is kept.
-            data.truncate(got);
             out[..n].copy_from_slice(&data[..n]);
+        }
+        if got > size {
+            data.truncate(got);
             ahead.insert(inode, Ahead { start: offset, data, eof, next, at: Instant::now(), fetching: false });
             return Ok(n);
-        }
-        if fetch > size {
-            out[..n].copy_from_slice(&data[..n]);
         }
         if sequential || !ahead.get(&inode).is_some_and(|a| a.fetching) {
             // A read of only what was asked: remember where the reader is

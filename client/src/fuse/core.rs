@@ -258,8 +258,10 @@ impl Core {
             let content = special::content(inode, &self.files.master().location());
             let from = (offset as usize).min(content.len());
             let part = &content[from..(from + size).min(content.len())];
-            out.clear();
-            out.extend_from_slice(part);
+            if out.len() < part.len() {
+                out.resize(part.len(), 0);
+            }
+            out[..part.len()].copy_from_slice(part);
             return Ok(part.len());
         }
         self.files.read_into(inode, offset, size, out)

@@ -146,14 +146,10 @@ fn handle(conn: &mut Conn, kind: u32, request: ClToMa) -> Result<()> {
         | ClToMa::CloseSession { .. } => register::handle(conn, request),
         ClToMa::Nop { .. } => Ok(()),
         ClToMa::AmtimeInodes(list) => {
-            // Inode numbers are already the namespace's (see `subtree`).
-            // Entries with both times zero say nothing, as mfsmaster skips
-            // them; without a session there is no one to trust.
-            if conn.session.is_some() {
-                let list: Vec<_> = list.into_iter().filter(|&(i, a, m)| i > 0 && (a > 0 || m > 0)).collect();
-                if !list.is_empty() {
-                    conn.shared.change(|m| m.amtime(&list, crate::shared::unix_now()));
-                }
+            // Inode numbers are already the namespace's (see `subtree`);
+            // without a session there is no one to trust.
+            if conn.session.is_some() && !list.is_empty() {
+                conn.shared.change(|m| m.amtime(&list, crate::shared::unix_now()));
             }
             Ok(())
         }
