@@ -10,6 +10,7 @@
 /// large writes of a sequential writer are never copied again (growing one
 /// big extent re-copied everything at each doubling).
 const COALESCE_MAX: usize = 1 << 20;
+const BLOCK: u64 = crate::data::BLOCK as u64;
 
 /// Extents of one file, in the order they were written.
 #[derive(Debug, Default)]
@@ -64,6 +65,33 @@ impl WriteBuffer {
         std::mem::take(&mut self.extents)
     }
 
+    /// Takes what a streaming sender may send now: everything but the
+    /// end of the last extent past its last block boundary. That end is
+    /// the one a sequential writer continues, so it stays to be completed
+    /// into a whole block rather than sent as a partial one now and merged
+    /// on the chunkservers later. Write order is kept: the part left is
+    /// the newest.
+    pub fn take_whole_blocks(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let Some((start, data)) = self.extents.last_mut() else { return Vec::new() };
+        let end = *start + data.len() as u64;
+        let cut = end / BLOCK * BLOCK;
+        if cut >= end {
+            return self.take();
+        }
+        let kept = if cut <= *start {
+            self.extents.pop()
+        } else {
+            let tail = data.split_off((cut - *start) as usize);
+            Some((cut, tail))
+        };
+        let out = self.take();
+        if let Some((at, tail)) = kept {
+            self.bytes = tail.len();
+            self.extents.push((at, tail));
+        }
+        out
+    }
+
     /// Lays buffered bytes over `buf`, which holds the file from `offset`:
     /// a read sees this mount's own writes before they are flushed.
     pub fn overlay(&self, offset: u64, buf: &mut [u8]) {
@@ -79,31 +107,6 @@ impl WriteBuffer {
                 .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
         }
     }
-}
-
-/// Pieces of one chunk: `(offset in chunk, bytes)`, in write order.
-pub type ChunkPieces<'a> = Vec<(u32, &'a [u8])>;
-
-/// Groups extents into runs of pieces per chunk, keeping write order:
-/// `(chunk index, pieces)`.
-pub fn by_chunk(extents: &[(u64, Vec<u8>)]) -> Vec<(u32, ChunkPieces<'_>)> {
-    let mut out: Vec<(u32, ChunkPieces<'_>)> = Vec::new();
-    for (start, data) in extents {
-        let mut at = *start;
-        let mut rest = &data[..];
-        while !rest.is_empty() {
-            let index = (at >> 26) as u32;
-            let in_chunk = (at & (crate::data::CHUNK - 1)) as u32;
-            let n = ((crate::data::CHUNK - u64::from(in_chunk)) as usize).min(rest.len());
-            match out.last_mut() {
-                Some((i, pieces)) if *i == index => pieces.push((in_chunk, &rest[..n])),
-                _ => out.push((index, vec![(in_chunk, &rest[..n])])),
-            }
-            at += n as u64;
-            rest = &rest[n..];
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -136,12 +139,26 @@ mod tests {
     }
 
     #[test]
-    fn extents_split_at_chunk_boundaries() {
-        let chunk = crate::data::CHUNK;
-        let ext = vec![(chunk - 10, vec![9u8; 30])];
-        let groups = by_chunk(&ext);
-        let shape: Vec<(u32, Vec<(u32, usize)>)> =
-            groups.iter().map(|(i, p)| (*i, p.iter().map(|(o, d)| (*o, d.len())).collect())).collect();
-        assert_eq!(shape, vec![(0, vec![((chunk - 10) as u32, 10)]), (1, vec![(0, 20)])]);
+    fn streaming_takes_whole_blocks_and_keeps_the_tail() {
+        let block = BLOCK as usize;
+        let mut b = WriteBuffer::default();
+        b.add(0, vec![1; block + 100]);
+        let taken: Vec<(u64, usize)> = b.take_whole_blocks().iter().map(|(s, d)| (*s, d.len())).collect();
+        assert_eq!(taken, vec![(0, block)]);
+        assert_eq!((b.bytes(), b.end()), (100, BLOCK + 100));
+        // The tail is continued by the next write and goes out whole.
+        b.add(BLOCK + 100, vec![2; block - 100]);
+        let taken = b.take_whole_blocks();
+        assert_eq!(taken.len(), 1);
+        assert_eq!((taken[0].0, taken[0].1.len(), taken[0].1[99], taken[0].1[100]), (BLOCK, block, 1, 2));
+        assert!(b.is_empty() && b.bytes() == 0);
+        // An extent inside one block stays; earlier ones go, in order.
+        b.add(10 * BLOCK, vec![3; 10]);
+        b.add(BLOCK + 5, vec![4; 20]);
+        let taken: Vec<(u64, usize)> = b.take_whole_blocks().iter().map(|(s, d)| (*s, d.len())).collect();
+        assert_eq!(taken, vec![(10 * BLOCK, 10)]);
+        assert_eq!(b.bytes(), 20);
+        assert!(b.take_whole_blocks().is_empty(), "a partial block alone stays");
+        assert_eq!(b.take().len(), 1);
     }
 }

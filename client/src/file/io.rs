@@ -5,29 +5,22 @@
 //! location, read holes as zeros, try every copy, and after all copies
 //! failed ask the master again (a chunkserver may have died and the master
 //! may know another copy), with a growing pause, a bounded number of times.
-//! Writes go to a per-file buffer and reach the chunkservers when it grows
-//! past `buffer_max`, on flush/fsync/release, before a read of the same
-//! file, and before a truncate. A chunk write locks the chunk at the master
-//! (WRITE_CHUNK), writes down the chain and unlocks it with the new length
-//! (WRITE_CHUNK_END); a failed attempt unlocks with length 0 and starts
-//! over, as mfsmount does.
-//!
-//! Requests arrive from several threads. Per file, flushes run one at a
-//! time and in the order their data was taken from the buffer, and a read
-//! waits for a flush in progress (read-your-writes); reads run side by
-//! side. The locks are striped by inode, so different files rarely wait
-//! for each other and the table never grows.
+//! Writes are `writer`'s; a read of a file with writes not yet at the
+//! chunkservers (or whose length the master does not know yet) flushes
+//! them first and waits for a flush under way (read-your-writes). Reads
+//! run side by side.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use elkfs_proto::client::{ChunkLoc, MaToCl};
 
-use super::buffer::{by_chunk, WriteBuffer};
+use super::chunkwrite::{AheadMap, LocCache, Sink};
+use super::writer::FileWrite;
 use crate::data::pool::Pool;
-use crate::data::{read::read_range, write::write_chain, CHUNK};
+use crate::data::{read::read_range, CHUNK};
 use crate::error::{Error, Result};
 use crate::master::Master;
 
@@ -52,7 +45,7 @@ impl Default for FilesConfig {
 }
 
 /// Data read ahead for one file, and where its reader is expected next.
-struct Ahead {
+pub(super) struct Ahead {
     start: u64,
     data: Vec<u8>,
     /// The fetch stopped at the end of the file.
@@ -71,35 +64,21 @@ const FRESH: Duration = Duration::from_millis(100);
 /// Smaller reads go to copy `(offset in chunk / SPREAD_UNIT) % copies`.
 const SPREAD_UNIT: u32 = 1 << 20;
 
-/// Chunk locations by `(inode, chunk index)`, with when they were asked.
-type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
-
-/// Lock stripes ordering the data operations of a file.
-const STRIPES: usize = 64;
-
-/// Every open file's buffer and the location cache of one mount.
+/// Every open file's write-back state and the location cache of one mount.
 pub struct Files {
-    master: Master,
-    pool: Pool,
-    cfg: FilesConfig,
-    locs: LocCache,
-    buffers: Mutex<HashMap<u32, WriteBuffer>>,
-    ahead: Arc<Mutex<HashMap<u32, Ahead>>>,
-    /// Flushes take a stripe exclusively, reads shared.
-    order: Box<[RwLock<()>]>,
-    /// Counts flushes that sent data: attributes read before a flush may
-    /// show an old length or mtime.
-    epoch: AtomicU64,
+    pub(super) sink: Sink,
+    pub(super) cfg: FilesConfig,
+    pub(super) writers: Mutex<HashMap<u32, Arc<FileWrite>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Files {
     pub fn new(master: Master, cfg: FilesConfig) -> Files {
         let locs: LocCache = Arc::default();
-        let ahead: Arc<Mutex<HashMap<u32, Ahead>>> = Arc::default();
+        let ahead: AheadMap = Arc::default();
         let (pushed, pushed_ahead) = (Arc::clone(&locs), Arc::clone(&ahead));
         // Another session wrote or truncated: drop what we know of that
         // file, its read-ahead data too.
@@ -115,193 +94,51 @@ impl Files {
             _ => {}
         }));
         assert!(cfg.attempts > 0, "at least one attempt per chunk operation");
-        Files {
+        let sink = Sink {
             master,
-            pool: Pool::default(),
-            cfg,
+            pool: Arc::new(Pool::default()),
+            attempts: cfg.attempts,
             locs,
-            buffers: Mutex::new(HashMap::new()),
             ahead,
-            order: (0..STRIPES).map(|_| RwLock::new(())).collect(),
-            epoch: AtomicU64::new(0),
-        }
+            epoch: Arc::new(AtomicU64::new(0)),
+        };
+        Files { sink, cfg, writers: Mutex::new(HashMap::new()) }
     }
 
-    fn stripe(&self, inode: u32) -> &RwLock<()> {
-        &self.order[inode as usize % STRIPES]
-    }
-
-    /// Moves on after every flush that sent data (see `AttrCache`).
+    /// Moves on after every chunk write that ended at the master (see
+    /// `AttrCache`).
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
+        self.sink.epoch.load(Ordering::SeqCst)
     }
 
     /// Chunkserver connections opened, and operations that reused one.
     pub fn connections(&self) -> (u64, u64) {
-        self.pool.counts()
+        self.sink.pool.counts()
     }
 
     pub fn master(&self) -> &Master {
-        &self.master
+        &self.sink.master
     }
 
     /// Forgets cached locations of `inode` (at open: close-to-open
     /// consistency with other mounts).
     pub fn forget(&self, inode: u32) {
-        lock(&self.locs).retain(|(i, _), _| *i != inode);
-        lock(&self.ahead).remove(&inode);
+        self.sink.forget(inode);
     }
 
     /// [`Files::forget`] at open, keeping locations the master sent in the
     /// last moments (with the lookup that preceded this open): they are as
     /// new as asking again would be.
     pub fn forget_at_open(&self, inode: u32) {
-        lock(&self.locs).retain(|(i, _), (_, at)| *i != inode || at.elapsed() < FRESH);
-        lock(&self.ahead).remove(&inode);
+        lock(&self.sink.locs).retain(|(i, _), (_, at)| *i != inode || at.elapsed() < FRESH);
+        lock(&self.sink.ahead).remove(&inode);
     }
 
     /// Keeps the location of chunk 0 that came with a lookup of `inode`
     /// (`length`: the file length in the same reply).
     pub fn seed_first_chunk(&self, inode: u32, length: u64, first: elkfs_proto::client::FirstChunk) {
         let loc = ChunkLoc { length, chunk: first.chunk, version: first.version, servers: first.servers };
-        lock(&self.locs).insert((inode, 0), (loc, Instant::now()));
-    }
-
-    /// The length this mount knows `inode` to have at least (buffered
-    /// writes not yet at the master).
-    pub fn buffered_end(&self, inode: u32) -> u64 {
-        lock(&self.buffers).get(&inode).map_or(0, |b| b.end())
-    }
-
-    /// Buffers a write; flushes when the buffer is full.
-    pub fn write(&self, inode: u32, offset: u64, data: Vec<u8>) -> Result<()> {
-        lock(&self.ahead).remove(&inode);
-        let full = {
-            let mut bufs = lock(&self.buffers);
-            let b = bufs.entry(inode).or_default();
-            b.add(offset, data);
-            b.bytes() >= self.cfg.buffer_max
-        };
-        if full {
-            self.flush_when(inode, |b| b.bytes() >= self.cfg.buffer_max)?;
-        }
-        Ok(())
-    }
-
-    /// Writes everything buffered for `inode` and waits for the chain's
-    /// acknowledgements and the master's WRITE_CHUNK_END replies.
-    pub fn flush(&self, inode: u32) -> Result<()> {
-        self.flush_when(inode, |_| true)
-    }
-
-    /// Flushes when `due` still holds once this thread's turn has come: a
-    /// writer that found the buffer full and waited for another flush
-    /// usually finds that flush took its data too, and sending the few
-    /// writes buffered since would cost a whole master exchange per chunk.
-    fn flush_when(&self, inode: u32, due: impl Fn(&WriteBuffer) -> bool) -> Result<()> {
-        // Taken before the data, so flushes reach the chunkservers in the
-        // order their data left the buffer.
-        let _order = self.stripe(inode).write().unwrap_or_else(|p| p.into_inner());
-        let extents = match lock(&self.buffers).get_mut(&inode) {
-            Some(b) if due(b) => b.take(),
-            _ => return Ok(()),
-        };
-        if extents.is_empty() {
-            return Ok(());
-        }
-        let result = by_chunk(&extents).iter().try_for_each(|(index, pieces)| self.write_chunk(inode, *index, pieces));
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.forget(inode);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.master.modified(inode, now as u32);
-        result
-    }
-
-    /// Flushes every file (unmount).
-    pub fn flush_all(&self) -> Result<()> {
-        let inodes: Vec<u32> = lock(&self.buffers).keys().copied().collect();
-        let mut first = Ok(());
-        for inode in inodes {
-            let r = self.flush(inode);
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
-    }
-
-    /// Buffers a write when that does not fill the buffer; otherwise
-    /// hands the data back untouched for [`Files::write`] (which may have
-    /// to flush). Never waits on the network: the FUSE reader thread calls
-    /// it.
-    pub fn write_buffered(&self, inode: u32, offset: u64, data: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
-        let mut bufs = lock(&self.buffers);
-        let b = bufs.entry(inode).or_default();
-        if b.bytes() + data.len() >= self.cfg.buffer_max {
-            return Err(data);
-        }
-        b.add(offset, data);
-        drop(bufs);
-        lock(&self.ahead).remove(&inode);
-        Ok(())
-    }
-
-    /// True when nothing of `inode` is buffered or on its way: a flush
-    /// would return at once. Never waits.
-    pub fn is_clean(&self, inode: u32) -> bool {
-        if lock(&self.buffers).get(&inode).is_some_and(|b| !b.is_empty()) {
-            return false;
-        }
-        // A flush under way holds the stripe; so may one of another file
-        // sharing it, which only sends us the slow way.
-        self.stripe(inode).try_write().is_ok()
-    }
-
-    /// Drops the buffer of a file nobody has open any more (after flush).
-    pub fn drop_buffer(&self, inode: u32) {
-        let mut bufs = lock(&self.buffers);
-        if bufs.get(&inode).is_some_and(|b| b.is_empty()) {
-            bufs.remove(&inode);
-        }
-    }
-
-    /// Cuts buffered data past `length` (the caller truncates at the master).
-    pub fn truncate_buffer(&self, inode: u32, length: u64) {
-        if let Some(b) = lock(&self.buffers).get_mut(&inode) {
-            b.truncate(length);
-        }
-        self.forget(inode);
-    }
-
-    fn write_chunk(&self, inode: u32, index: u32, pieces: &[(u32, &[u8])]) -> Result<()> {
-        let end = pieces.iter().map(|(o, d)| u64::from(index) * CHUNK + u64::from(*o) + d.len() as u64).max();
-        let end = end.unwrap_or(0);
-        let mut last = None;
-        for attempt in 0..self.cfg.attempts {
-            if attempt > 0 {
-                std::thread::sleep(backoff(attempt));
-            }
-            let loc = match self.master.write_chunk(inode, index) {
-                Ok(loc) => loc,
-                Err(e) if retryable(&e) => {
-                    tracing::warn!("inode {inode} chunk {index}: {e}; retrying");
-                    last = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            tracing::debug!("inode {inode} chunk {index}: writing {:?} up to {end}", loc);
-            match write_chain(&self.pool, &loc.servers, loc.chunk, loc.version, pieces) {
-                Ok(()) => return self.master.write_chunk_end(loc.chunk, inode, index, end.max(loc.length)),
-                Err(e) => {
-                    tracing::warn!("write of chunk {:016X} (inode {inode}): {e}; retrying", loc.chunk);
-                    // Unlock without changing the length, then ask again.
-                    self.master.write_chunk_end(loc.chunk, inode, index, 0)?;
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or(Error::Chunk { chunk: 0, what: "no write attempt".into() }))
+        lock(&self.sink.locs).insert((inode, 0), (loc, Instant::now()));
     }
 
     /// Reads up to `size` bytes at `offset`; short at the end of the file.
@@ -324,17 +161,16 @@ impl Files {
             out.resize(size, 0);
         }
         let out = &mut out[..size];
-        // Our own buffered writes must be visible, and chunkservers are
-        // where the rest of the file is: flush first, and wait for a flush
-        // another thread has under way.
-        if lock(&self.buffers).get(&inode).is_some_and(|b| !b.is_empty()) {
+        // Our own writes must be visible, and chunkservers are where the
+        // rest of the file is: flush first, and wait for a flush another
+        // thread has under way.
+        if !self.is_clean(inode) {
             self.flush(inode)?;
         }
-        let _order = self.stripe(inode).read().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = self.read_ahead_hit(inode, offset, out) {
             return Ok(n);
         }
-        let sequential = match lock(&self.ahead).get_mut(&inode) {
+        let sequential = match lock(&self.sink.ahead).get_mut(&inode) {
             Some(a) if a.next == offset && !a.fetching => {
                 a.fetching = true;
                 true
@@ -350,7 +186,7 @@ impl Files {
         } else {
             self.read_direct(inode, offset, out)
         };
-        let mut ahead = lock(&self.ahead);
+        let mut ahead = lock(&self.sink.ahead);
         let got = match read {
             Ok(got) => got,
             Err(e) => {
@@ -384,7 +220,7 @@ impl Files {
     /// Copies what the read-ahead data holds for `out` and returns how
     /// much, if it holds the whole range (or the file's tail).
     fn read_ahead_hit(&self, inode: u32, offset: u64, out: &mut [u8]) -> Option<usize> {
-        let mut ahead = lock(&self.ahead);
+        let mut ahead = lock(&self.sink.ahead);
         let a = ahead.get_mut(&inode)?;
         let end = a.start + a.data.len() as u64;
         if a.at.elapsed() >= self.cfg.loc_ttl || offset < a.start || offset > end {
@@ -502,7 +338,7 @@ impl Files {
         let mut last = None;
         for k in 0..n {
             let server = &loc.servers[(first + k) % n];
-            match read_range(&self.pool, server, loc.chunk, loc.version, in_chunk, buf) {
+            match read_range(&self.sink.pool, server, loc.chunk, loc.version, in_chunk, buf) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!("read of chunk {:016X} from {}: {e}", loc.chunk, server.addr);
@@ -514,13 +350,13 @@ impl Files {
     }
 
     fn location(&self, inode: u32, index: u32) -> Result<ChunkLoc> {
-        if let Some((loc, at)) = lock(&self.locs).get(&(inode, index)) {
+        if let Some((loc, at)) = lock(&self.sink.locs).get(&(inode, index)) {
             if at.elapsed() < self.cfg.loc_ttl {
                 return Ok(loc.clone());
             }
         }
-        let loc = self.master.read_chunk(inode, index)?;
-        lock(&self.locs).insert((inode, index), (loc.clone(), Instant::now()));
+        let loc = self.sink.master.read_chunk(inode, index)?;
+        lock(&self.sink.locs).insert((inode, index), (loc.clone(), Instant::now()));
         Ok(loc)
     }
 }
@@ -529,7 +365,7 @@ impl Files {
 /// retried unless they cannot change (no such file, no permission, quota,
 /// read-only, too big); `NOSPACE` is retried because a master that has
 /// just started counts no space until its chunkservers report it.
-fn retryable(e: &Error) -> bool {
+pub(super) fn retryable(e: &Error) -> bool {
     use elkfs_proto::Status;
     match e.status() {
         Some(s) => !matches!(
@@ -548,7 +384,7 @@ fn retryable(e: &Error) -> bool {
 }
 
 /// 100 ms, 200 ms, … up to 2 s between attempts.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100 * u64::from(attempt)).min(2000))
 }
 

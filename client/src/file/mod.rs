@@ -1,9 +1,11 @@
 //! Files as byte ranges over chunks: reads with retries on other copies,
-//! write-back buffers flushed as whole chunk writes, and the chunk
+//! write-back buffers streamed out a chunk write at a time, and the chunk
 //! location cache.
 
 mod buffer;
+mod chunkwrite;
 mod io;
+mod writer;
 
 pub use buffer::WriteBuffer;
 pub use io::{Files, FilesConfig};

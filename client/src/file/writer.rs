@@ -1,0 +1,471 @@
+//! Write-back: each file's buffer and the thread that streams it out.
+//!
+//! A write lands in the file's buffer. Once a file has `STREAM_START`
+//! bytes buffered, a thread of its own sends whole blocks as they come and
+//! keeps the chunk's write open in between, so the chain never drains and
+//! the master is asked once per chunk, not once per buffer. Writers wait
+//! only while the bytes buffered and those sent but not yet acknowledged
+//! reach `buffer_max`. A flush (close, fsync, a read or a truncate of the
+//! file) sends the rest, ends the chunk's write at the master and waits
+//! for both. Files that never reach `STREAM_START` (small files) are sent
+//! by the flush itself, on the caller's thread. One thread at a time sends
+//! a file's data, so the chunkservers get it in the order it was written.
+//!
+//! A write that could not be sent (every attempt failed) is reported to
+//! the next write and to the next flush, which clears it, as mfsmount
+//! reports it at close.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::buffer::WriteBuffer;
+use super::chunkwrite::{ChunkWrite, Sink};
+use super::io::{lock, Files};
+use crate::data::write::Piece;
+use crate::error::{Error, Result};
+
+/// Buffered bytes that start a file's streaming thread (or half the
+/// buffer, if that is smaller).
+const STREAM_START: usize = 1 << 20;
+/// A chunk write without new data for this long is ended: the master then
+/// knows the length, and other clients may lock the chunk.
+const IDLE_END: Duration = Duration::from_millis(50);
+/// Acknowledged bytes are handed back to waiting writers in steps this
+/// large, not one lock and wake-up per 64 KiB piece.
+const RELEASE_STEP: usize = 1 << 20;
+
+/// Who is sending a file's data now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Sender {
+    #[default]
+    Nobody,
+    /// A flush on the caller's thread (the file never streamed).
+    Flush,
+    /// The file's streaming thread.
+    Stream,
+}
+
+#[derive(Default)]
+struct State {
+    buf: WriteBuffer,
+    /// Taken from `buf` by the sender and not yet acknowledged.
+    held: usize,
+    sender: Sender,
+    /// The streaming thread has a chunk write open (data sent, length not
+    /// yet at the master).
+    open: bool,
+    /// The file is at least this long by data sent whose length the master
+    /// does not know yet.
+    sent_end: u64,
+    /// Flushes asked of the streaming thread, and how many it has done.
+    asked: u64,
+    done: u64,
+    failed: Option<Error>,
+}
+
+impl State {
+    fn is_clean(&self) -> bool {
+        self.buf.is_empty() && self.sender != Sender::Flush && !self.open && self.held == 0 && self.failed.is_none()
+    }
+
+    /// Takes data for sending and counts it as held.
+    fn take(&mut self, whole_blocks: bool) -> Vec<(u64, Vec<u8>)> {
+        let extents = if whole_blocks { self.buf.take_whole_blocks() } else { self.buf.take() };
+        self.held += extents.iter().map(|(_, d)| d.len()).sum::<usize>();
+        let end = extents.iter().map(|(s, d)| s + d.len() as u64).max().unwrap_or(0);
+        self.sent_end = self.sent_end.max(end);
+        extents
+    }
+
+    /// After a send. Nothing taken is held any more once every chunk write
+    /// has ended (`closed`) or the send failed (given up and reported).
+    fn settle(&mut self, r: Result<()>, closed: bool) {
+        if closed || r.is_err() {
+            self.held = 0;
+        }
+        if let Err(e) = r {
+            tracing::error!("write error: {e}");
+            self.failed.get_or_insert(e);
+        }
+    }
+}
+
+/// One file's write-back state.
+#[derive(Default)]
+pub(super) struct FileWrite {
+    st: Mutex<State>,
+    /// Held by the one writer waiting for room; the others queue here,
+    /// so freed room wakes one thread, not every blocked writer (fio
+    /// keeps 16 writes in flight).
+    gate: Mutex<()>,
+    /// Writers wait here for room in the buffer.
+    space: Condvar,
+    /// The streaming thread waits here for data and flush requests;
+    /// flushes wait here for the streaming thread.
+    progress: Condvar,
+}
+
+impl FileWrite {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.st)
+    }
+}
+
+/// Counts acknowledged bytes and hands them back to waiting writers in
+/// `RELEASE_STEP`s, the rest when dropped.
+struct Release<'a> {
+    fw: &'a FileWrite,
+    freed: usize,
+}
+
+impl<'a> Release<'a> {
+    fn new(fw: &'a FileWrite) -> Self {
+        Release { fw, freed: 0 }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.freed += n;
+        if self.freed >= RELEASE_STEP {
+            self.hand_back();
+        }
+    }
+
+    fn hand_back(&mut self) {
+        if self.freed > 0 {
+            let mut st = self.fw.lock();
+            st.held = st.held.saturating_sub(self.freed);
+            self.freed = 0;
+            drop(st);
+            self.fw.space.notify_all();
+        }
+    }
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.hand_back();
+    }
+}
+
+/// A copy of a failure for a caller other than the one it is reported to:
+/// the same errno, the same words.
+fn echo(e: &Error) -> Error {
+    match e.status() {
+        Some(status) => Error::Status { op: "an earlier write", status },
+        None => Error::Chunk { chunk: 0, what: format!("an earlier write failed: {e}") },
+    }
+}
+
+impl Files {
+    fn file_write(&self, inode: u32) -> Arc<FileWrite> {
+        Arc::clone(lock(&self.writers).entry(inode).or_default())
+    }
+
+    fn existing(&self, inode: u32) -> Option<Arc<FileWrite>> {
+        lock(&self.writers).get(&inode).cloned()
+    }
+
+    fn stream_start(&self) -> usize {
+        STREAM_START.min(self.cfg.buffer_max / 2).max(1)
+    }
+
+    /// Starts the streaming thread of `inode` if it has enough buffered
+    /// and nobody sends its data; otherwise wakes the one that runs.
+    fn kick(&self, inode: u32, fw: &Arc<FileWrite>, st: &mut State) {
+        match st.sender {
+            Sender::Stream => fw.progress.notify_all(),
+            Sender::Nobody if st.buf.bytes() >= self.stream_start() => {
+                let (sink, file) = (self.sink.clone(), Arc::clone(fw));
+                let spawned = std::thread::Builder::new()
+                    .name(format!("stream {inode}"))
+                    .spawn(move || stream(sink, inode, file));
+                match spawned {
+                    Ok(_) => st.sender = Sender::Stream,
+                    // The writers then wait for the next flush.
+                    Err(e) => tracing::warn!("no streaming thread for inode {inode}: {e}"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Buffers a write, waiting while the buffer is full.
+    pub fn write(&self, inode: u32, offset: u64, data: Vec<u8>) -> Result<()> {
+        lock(&self.sink.ahead).remove(&inode);
+        let fw = self.file_write(inode);
+        let _turn = lock(&fw.gate);
+        let mut st = fw.lock();
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(echo(e));
+            }
+            let used = st.buf.bytes() + st.held;
+            if used == 0 || used + data.len() <= self.cfg.buffer_max {
+                break;
+            }
+            if st.sender == Sender::Nobody {
+                self.kick(inode, &fw, &mut st);
+                if st.sender == Sender::Nobody {
+                    // No thread to stream it: send the buffer from here.
+                    drop(st);
+                    self.flush(inode)?;
+                    st = fw.lock();
+                    continue;
+                }
+            }
+            st = fw.space.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.buf.add(offset, data);
+        self.kick(inode, &fw, &mut st);
+        Ok(())
+    }
+
+    /// Buffers a write when there is room; otherwise hands the data back
+    /// untouched for [`Files::write`] (which may wait). Never waits on the
+    /// network: the FUSE reader thread calls it.
+    pub fn write_buffered(&self, inode: u32, offset: u64, data: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
+        let fw = self.file_write(inode);
+        let mut st = fw.lock();
+        let used = st.buf.bytes() + st.held;
+        if st.failed.is_some() || (used > 0 && used + data.len() > self.cfg.buffer_max) {
+            return Err(data);
+        }
+        st.buf.add(offset, data);
+        self.kick(inode, &fw, &mut st);
+        drop(st);
+        lock(&self.sink.ahead).remove(&inode);
+        Ok(())
+    }
+
+    /// Writes everything buffered for `inode` and waits for the chain's
+    /// acknowledgements and the master's WRITE_CHUNK_END replies.
+    pub fn flush(&self, inode: u32) -> Result<()> {
+        let Some(fw) = self.existing(inode) else { return Ok(()) };
+        let mut st = fw.lock();
+        loop {
+            match st.sender {
+                Sender::Nobody => {
+                    if let Some(e) = st.failed.take() {
+                        return Err(e);
+                    }
+                    if st.buf.is_empty() {
+                        return Ok(());
+                    }
+                    st.sender = Sender::Flush;
+                    let extents = st.take(false);
+                    drop(st);
+                    let r = {
+                        let mut open = None;
+                        let mut release = Release::new(&fw);
+                        let mut acked = |p: &Piece| release.add(p.len());
+                        let r = self.sink.send(inode, &mut open, extents, &mut acked);
+                        r.and_then(|()| self.sink.close(inode, &mut open, &mut acked))
+                    };
+                    st = fw.lock();
+                    st.sender = Sender::Nobody;
+                    st.sent_end = 0;
+                    st.settle(r, true);
+                    fw.space.notify_all();
+                    fw.progress.notify_all();
+                    // What other threads buffered meanwhile waits for the
+                    // next flush: this one covers what was written before
+                    // it was called.
+                    return match st.failed.take() {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    };
+                }
+                Sender::Flush => st = fw.progress.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Sender::Stream => {
+                    st.asked += 1;
+                    let ticket = st.asked;
+                    fw.progress.notify_all();
+                    while st.done < ticket && st.sender == Sender::Stream {
+                        st = fw.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if st.done >= ticket {
+                        return match st.failed.take() {
+                            Some(e) => Err(e),
+                            None => Ok(()),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes every file (unmount).
+    pub fn flush_all(&self) -> Result<()> {
+        let inodes: Vec<u32> = lock(&self.writers).keys().copied().collect();
+        let mut first = Ok(());
+        for inode in inodes {
+            let r = self.flush(inode);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    /// True when nothing of `inode` is buffered, on its way, or waiting to
+    /// be reported: a flush would return at once. Never waits on the
+    /// network.
+    pub fn is_clean(&self, inode: u32) -> bool {
+        self.existing(inode).is_none_or(|fw| fw.lock().is_clean())
+    }
+
+    /// Drops the state of a file nobody has open any more (after flush).
+    pub fn drop_buffer(&self, inode: u32) {
+        let mut writers = lock(&self.writers);
+        if writers.get(&inode).is_some_and(|fw| fw.lock().is_clean()) {
+            writers.remove(&inode);
+        }
+    }
+
+    /// Cuts buffered data past `length` (the caller flushed, and truncates
+    /// at the master).
+    pub fn truncate_buffer(&self, inode: u32, length: u64) {
+        if let Some(fw) = self.existing(inode) {
+            let mut st = fw.lock();
+            st.buf.truncate(length);
+            st.sent_end = st.sent_end.min(length);
+        }
+        self.forget(inode);
+    }
+
+    /// The length this mount knows `inode` to have at least (writes whose
+    /// length the master does not know yet).
+    pub fn buffered_end(&self, inode: u32) -> u64 {
+        self.existing(inode).map_or(0, |fw| {
+            let st = fw.lock();
+            st.buf.end().max(st.sent_end)
+        })
+    }
+}
+
+/// What the streaming thread does next.
+#[derive(Debug, PartialEq)]
+enum Turn {
+    /// Sends data; with a flush's ticket, ends the chunk write after it.
+    Send {
+        extents: Vec<(u64, Vec<u8>)>,
+        flush: Option<u64>,
+    },
+    /// Nothing to send: collects the chain's last statuses, so writers get
+    /// their room back at once.
+    Drain,
+    /// No data for `IDLE_END`: ends the chunk write.
+    End,
+    Wait(Duration),
+    /// Nothing open and nothing to send (a partial block stays buffered
+    /// for the next flush or the next streaming thread).
+    Exit,
+}
+
+/// Decides the next turn from the file's state, taking what is to be sent.
+fn next_turn(st: &mut State, open: bool, idle: Duration) -> Turn {
+    let flushing = st.asked > st.done;
+    let extents = st.take(!flushing);
+    if flushing || !extents.is_empty() {
+        return Turn::Send { extents, flush: flushing.then_some(st.asked) };
+    }
+    if !open {
+        Turn::Exit
+    } else if st.held > 0 {
+        Turn::Drain
+    } else if idle >= IDLE_END {
+        Turn::End
+    } else {
+        Turn::Wait(IDLE_END - idle)
+    }
+}
+
+/// The streaming thread of one file: sends whole blocks as they are
+/// buffered, answers flushes, ends the chunk write after `IDLE_END`
+/// without data and stops when it has nothing open and nothing to send.
+fn stream(sink: Sink, inode: u32, fw: Arc<FileWrite>) {
+    let mut open: Option<ChunkWrite<'_>> = None;
+    let mut last_data = Instant::now();
+    let mut st = fw.lock();
+    loop {
+        let (extents, ticket, end) = match next_turn(&mut st, open.is_some(), last_data.elapsed()) {
+            Turn::Exit => {
+                st.sender = Sender::Nobody;
+                fw.space.notify_all();
+                fw.progress.notify_all();
+                return;
+            }
+            Turn::Wait(d) => {
+                st = fw.progress.wait_timeout(st, d).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+                continue;
+            }
+            Turn::Send { extents, flush } => (extents, flush, flush.is_some()),
+            Turn::Drain => (Vec::new(), None, false),
+            Turn::End => (Vec::new(), None, true),
+        };
+        drop(st);
+        let r = {
+            let mut release = Release::new(&fw);
+            let mut acked = |p: &Piece| release.add(p.len());
+            let r = if extents.is_empty() {
+                sink.drain(inode, &mut open, &mut acked)
+            } else {
+                let r = sink.send(inode, &mut open, extents, &mut acked);
+                last_data = Instant::now();
+                r
+            };
+            if end {
+                r.and_then(|()| sink.close(inode, &mut open, &mut acked))
+            } else {
+                r
+            }
+        };
+        st = fw.lock();
+        st.settle(r, open.is_none());
+        st.open = open.is_some();
+        if !st.open {
+            st.sent_end = 0;
+        }
+        if let Some(ticket) = ticket {
+            st.done = ticket;
+            fw.progress.notify_all();
+        }
+        fw.space.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn turns_of_the_streaming_thread() {
+        let block = crate::data::BLOCK as usize;
+        let mut st = State::default();
+        // Nothing open, nothing to send: the thread ends (it once spun here
+        // after a flush had closed its chunk write).
+        assert_eq!(next_turn(&mut st, false, 10 * IDLE_END), Turn::Exit);
+        st.buf.add(0, vec![1; 100]);
+        assert_eq!(next_turn(&mut st, false, MS), Turn::Exit, "a partial block waits");
+        st.buf.add(100, vec![2; block]);
+        match next_turn(&mut st, true, MS) {
+            Turn::Send { extents, flush: None } => assert_eq!(extents.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((st.held, st.buf.bytes(), st.sent_end), (block, 100, block as u64));
+        assert_eq!(next_turn(&mut st, true, MS), Turn::Drain);
+        st.held = 0;
+        assert_eq!(next_turn(&mut st, true, IDLE_END + MS), Turn::End);
+        assert_eq!(next_turn(&mut st, true, 10 * MS), Turn::Wait(IDLE_END - 10 * MS));
+        // A flush takes the partial block too, and carries its ticket.
+        st.asked = 3;
+        st.done = 2;
+        match next_turn(&mut st, true, MS) {
+            Turn::Send { extents, flush: Some(3) } => assert_eq!(extents[0].1.len(), 100),
+            other => panic!("{other:?}"),
+        }
+        assert!(st.buf.is_empty());
+    }
+}
