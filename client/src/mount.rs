@@ -30,7 +30,10 @@ pub struct MountOptions {
     /// The same for directories (`mfsdirentrycacheto`): path walks
     /// through them are not a master call per component.
     pub dir_entry_ttl: Duration,
-    /// Write-back buffer per file (`mfswritecachesize`, MiB).
+    /// Write-back buffer per file (`mfswritecachesize`, MiB): buffered
+    /// and unacknowledged bytes. Consecutive chunks go out side by side
+    /// only while the writer is that far ahead, so it is larger than a
+    /// chunk (mfsmount's 256 MiB is for the whole mount).
     pub write_buffer: usize,
     /// Bytes read at once when a file is read sequentially
     /// (`mfsreadaheadsize`, MiB).
@@ -56,7 +59,7 @@ impl MountOptions {
             // lookup, which a kernel-cached entry would skip.
             entry_ttl: Duration::ZERO,
             dir_entry_ttl: Duration::from_secs(1),
-            write_buffer: 32 << 20,
+            write_buffer: 128 << 20,
             readahead: 8 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),

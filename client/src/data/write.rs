@@ -35,6 +35,12 @@ pub struct Piece {
     len: usize,
 }
 
+impl std::fmt::Debug for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Piece(block {} at {}, {} bytes)", self.block, self.offset, self.len)
+    }
+}
+
 impl Piece {
     pub fn data(&self) -> &[u8] {
         &self.src[self.from..self.from + self.len]
@@ -151,6 +157,11 @@ impl<'p> ChainWrite<'p> {
             self.pool.put(self.conn);
         }
         Ok(())
+    }
+
+    /// Pieces sent and not yet acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
     }
 
     /// The pieces the chain has not acknowledged, oldest first (after an

@@ -58,29 +58,38 @@ impl Sink {
         extents: Vec<(u64, Vec<u8>)>,
         acked: &mut impl FnMut(&Piece),
     ) -> Result<()> {
-        let mut pieces = Vec::new();
-        for (start, data) in extents {
-            let src = Arc::new(data);
-            for (index, in_chunk, from, n) in chunk_parts(start, src.len()) {
-                pieces.clear();
-                block_pieces(in_chunk, &src, from, n, &mut pieces);
-                if open.as_ref().is_some_and(|w| w.index != index) {
-                    self.close(inode, open, acked)?;
-                }
-                let w = match open {
-                    Some(w) => w,
-                    None => open.insert(ChunkWrite::open(self, inode, index)?),
-                };
-                for p in pieces.drain(..) {
-                    if let Err(e) = w.send(p, acked) {
-                        *open = None;
-                        self.ended(inode);
-                        return Err(e);
-                    }
-                }
+        for (index, pieces) in by_chunk(extents) {
+            if open.as_ref().is_some_and(|w| w.index != index) {
+                self.close(inode, open, acked)?;
+            }
+            for p in pieces {
+                self.send_piece(inode, index, open, p, acked)?;
             }
         }
         Ok(())
+    }
+
+    /// Sends one piece of chunk `index`, locking the chunk first if `open`
+    /// holds nothing. After an error nothing is open.
+    pub fn send_piece<'s>(
+        &'s self,
+        inode: u32,
+        index: u32,
+        open: &mut Option<ChunkWrite<'s>>,
+        piece: Piece,
+        acked: &mut impl FnMut(&Piece),
+    ) -> Result<()> {
+        debug_assert!(open.as_ref().is_none_or(|w| w.index == index), "a piece for another chunk");
+        let w = match open {
+            Some(w) => w,
+            None => open.insert(ChunkWrite::open(self, inode, index)?),
+        };
+        let r = w.send(piece, acked);
+        if r.is_err() {
+            *open = None;
+            self.ended(inode);
+        }
+        r
     }
 
     /// Waits until the open chunk write's chain has acknowledged
@@ -112,6 +121,25 @@ impl Sink {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.master.modified(inode, now as u32);
     }
+}
+
+/// Cuts extents (file offset, bytes) into block pieces, grouped by chunk
+/// in write order: `(chunk index, pieces)`. The pieces share the extents'
+/// bytes.
+pub(super) fn by_chunk(extents: Vec<(u64, Vec<u8>)>) -> Vec<(u32, Vec<Piece>)> {
+    let mut out: Vec<(u32, Vec<Piece>)> = Vec::new();
+    for (start, data) in extents {
+        let src = Arc::new(data);
+        for (index, in_chunk, from, n) in chunk_parts(start, src.len()) {
+            if out.last().is_none_or(|(i, _)| *i != index) {
+                out.push((index, Vec::new()));
+            }
+            if let Some((_, pieces)) = out.last_mut() {
+                block_pieces(in_chunk, &src, from, n, pieces);
+            }
+        }
+    }
+    out
 }
 
 /// Splits `len` bytes at file offset `start` at chunk boundaries:
@@ -160,6 +188,11 @@ impl<'s> ChunkWrite<'s> {
             Ok(()) => Ok(()),
             Err(e) => self.recover(e, acked),
         }
+    }
+
+    /// Pieces are on their way and not yet acknowledged.
+    pub fn in_flight(&self) -> bool {
+        self.chain.as_ref().is_some_and(|c| c.unacked() > 0)
     }
 
     fn drain(&mut self, acked: &mut impl FnMut(&Piece)) -> Result<()> {
@@ -272,5 +305,20 @@ mod tests {
         let whole: Vec<_> = chunk_parts(2 * CHUNK, (2 * CHUNK) as usize + 1).collect();
         assert_eq!(whole, vec![(2, 0, 0, c as usize), (3, 0, c as usize, c as usize), (4, 0, 2 * c as usize, 1)]);
         assert_eq!(chunk_parts(5, 0).count(), 0);
+    }
+
+    #[test]
+    fn extents_become_pieces_grouped_by_chunk() {
+        let block = crate::data::BLOCK as u64;
+        let groups = by_chunk(vec![(CHUNK - block - 10, vec![1; 2 * block as usize]), (CHUNK + block, vec![2; 5])]);
+        type Shape = Vec<(u16, u16, usize)>;
+        let shape: Vec<(u32, Shape)> =
+            groups.iter().map(|(i, p)| (*i, p.iter().map(|p| (p.block, p.offset, p.len())).collect())).collect();
+        let last = (CHUNK / block - 2) as u16;
+        let want = vec![
+            (0, vec![(last, (block - 10) as u16, 10), (last + 1, 0, block as usize)]),
+            (1, vec![(0, 0, block as usize - 10), (1, 0, 5)]),
+        ];
+        assert_eq!(shape, want);
     }
 }

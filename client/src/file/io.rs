@@ -40,7 +40,7 @@ pub struct FilesConfig {
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        FilesConfig { buffer_max: 32 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 8 << 20 }
+        FilesConfig { buffer_max: 128 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 8 << 20 }
     }
 }
 

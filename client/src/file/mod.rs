@@ -5,6 +5,7 @@
 mod buffer;
 mod chunkwrite;
 mod io;
+mod lanes;
 mod writer;
 
 pub use buffer::WriteBuffer;

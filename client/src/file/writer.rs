@@ -1,35 +1,34 @@
 //! Write-back: each file's buffer and the thread that streams it out.
 //!
 //! A write lands in the file's buffer. Once a file has `STREAM_START`
-//! bytes buffered, a thread of its own sends whole blocks as they come and
-//! keeps the chunk's write open in between, so the chain never drains and
-//! the master is asked once per chunk, not once per buffer. Writers wait
-//! only while the bytes buffered and those sent but not yet acknowledged
-//! reach `buffer_max`. A flush (close, fsync, a read or a truncate of the
-//! file) sends the rest, ends the chunk's write at the master and waits
-//! for both. Files that never reach `STREAM_START` (small files) are sent
-//! by the flush itself, on the caller's thread. One thread at a time sends
-//! a file's data, so the chunkservers get it in the order it was written.
+//! bytes buffered, a thread of its own takes whole blocks as they come and
+//! hands each chunk's pieces to that chunk's lane (`lanes`), which keeps
+//! the chunk's write open in between, so the chain never drains, the
+//! master is asked once per chunk, not once per buffer, and consecutive
+//! chunks go out side by side. Writers wait only while the bytes buffered
+//! and those taken but not yet acknowledged reach `buffer_max`. A flush
+//! (close, fsync, a read or a truncate of the file) sends the rest, ends
+//! the chunk writes at the master and waits for both. Files that never
+//! reach `STREAM_START` (small files) are sent by the flush itself, on the
+//! caller's thread. Pieces of one chunk always go through one lane (or
+//! one flush) in the order they were written.
 //!
 //! A write that could not be sent (every attempt failed) is reported to
 //! the next write and to the next flush, which clears it, as mfsmount
 //! reports it at close.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use super::buffer::WriteBuffer;
-use super::chunkwrite::{ChunkWrite, Sink};
+use super::chunkwrite::{by_chunk, Sink};
 use super::io::{lock, Files};
+use super::lanes::{Lane, MAX_LANES};
 use crate::data::write::Piece;
 use crate::error::{Error, Result};
 
 /// Buffered bytes that start a file's streaming thread (or half the
 /// buffer, if that is smaller).
 const STREAM_START: usize = 1 << 20;
-/// A chunk write without new data for this long is ended: the master then
-/// knows the length, and other clients may lock the chunk.
-const IDLE_END: Duration = Duration::from_millis(50);
 /// Acknowledged bytes are handed back to waiting writers in steps this
 /// large, not one lock and wake-up per 64 KiB piece.
 const RELEASE_STEP: usize = 1 << 20;
@@ -51,9 +50,11 @@ struct State {
     /// Taken from `buf` by the sender and not yet acknowledged.
     held: usize,
     sender: Sender,
-    /// The streaming thread has a chunk write open (data sent, length not
-    /// yet at the master).
-    open: bool,
+    /// Lanes running (chunk writes open or about to be: data taken whose
+    /// length the master may not know yet).
+    lanes: usize,
+    /// Lanes that ended, for the streaming thread to forget.
+    finished: Vec<u64>,
     /// The file is at least this long by data sent whose length the master
     /// does not know yet.
     sent_end: u64,
@@ -65,7 +66,11 @@ struct State {
 
 impl State {
     fn is_clean(&self) -> bool {
-        self.buf.is_empty() && self.sender != Sender::Flush && !self.open && self.held == 0 && self.failed.is_none()
+        self.buf.is_empty()
+            && self.sender != Sender::Flush
+            && self.lanes == 0
+            && self.held == 0
+            && self.failed.is_none()
     }
 
     /// Takes data for sending and counts it as held.
@@ -77,12 +82,14 @@ impl State {
         extents
     }
 
-    /// After a send. Nothing taken is held any more once every chunk write
-    /// has ended (`closed`) or the send failed (given up and reported).
-    fn settle(&mut self, r: Result<()>, closed: bool) {
-        if closed || r.is_err() {
-            self.held = 0;
-        }
+    /// After a flush's send: nothing taken is held any more (acknowledged,
+    /// or given up and reported).
+    fn settle(&mut self, r: Result<()>) {
+        self.held = 0;
+        self.fail(r);
+    }
+
+    fn fail(&mut self, r: Result<()>) {
         if let Err(e) = r {
             tracing::error!("write error: {e}");
             self.failed.get_or_insert(e);
@@ -109,21 +116,38 @@ impl FileWrite {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.st)
     }
+
+    /// Lane `id` ended with `result`. Once no lane runs, nothing taken is
+    /// held any more (acknowledged, or given up and reported) and the
+    /// master knows every length.
+    pub(super) fn lane_done(&self, id: u64, result: Result<()>) {
+        let mut st = self.lock();
+        st.fail(result);
+        st.lanes -= 1;
+        st.finished.push(id);
+        if st.lanes == 0 {
+            st.held = 0;
+            st.sent_end = 0;
+        }
+        drop(st);
+        self.progress.notify_all();
+        self.space.notify_all();
+    }
 }
 
 /// Counts acknowledged bytes and hands them back to waiting writers in
 /// `RELEASE_STEP`s, the rest when dropped.
-struct Release<'a> {
+pub(super) struct Release<'a> {
     fw: &'a FileWrite,
     freed: usize,
 }
 
 impl<'a> Release<'a> {
-    fn new(fw: &'a FileWrite) -> Self {
+    pub(super) fn new(fw: &'a FileWrite) -> Self {
         Release { fw, freed: 0 }
     }
 
-    fn add(&mut self, n: usize) {
+    pub(super) fn add(&mut self, n: usize) {
         self.freed += n;
         if self.freed >= RELEASE_STEP {
             self.hand_back();
@@ -264,7 +288,7 @@ impl Files {
                     st = fw.lock();
                     st.sender = Sender::Nobody;
                     st.sent_end = 0;
-                    st.settle(r, true);
+                    st.settle(r);
                     fw.space.notify_all();
                     fw.progress.notify_all();
                     // What other threads buffered meanwhile waits for the
@@ -346,91 +370,120 @@ impl Files {
 /// What the streaming thread does next.
 #[derive(Debug, PartialEq)]
 enum Turn {
-    /// Sends data; with a flush's ticket, ends the chunk write after it.
-    Send {
-        extents: Vec<(u64, Vec<u8>)>,
-        flush: Option<u64>,
-    },
-    /// Nothing to send: collects the chain's last statuses, so writers get
-    /// their room back at once.
-    Drain,
-    /// No data for `IDLE_END`: ends the chunk write.
-    End,
-    Wait(Duration),
-    /// Nothing open and nothing to send (a partial block stays buffered
-    /// for the next flush or the next streaming thread).
+    /// Hands data to the lanes; with a flush's ticket, ends every chunk
+    /// write after it and waits for them.
+    Send { extents: Vec<(u64, Vec<u8>)>, flush: Option<u64> },
+    /// Waits for data, a flush or a lane's end.
+    Wait,
+    /// No lane runs and nothing is to be sent (a partial block stays
+    /// buffered for the next flush or the next streaming thread).
     Exit,
 }
 
 /// Decides the next turn from the file's state, taking what is to be sent.
-fn next_turn(st: &mut State, open: bool, idle: Duration) -> Turn {
+fn next_turn(st: &mut State) -> Turn {
     let flushing = st.asked > st.done;
     let extents = st.take(!flushing);
     if flushing || !extents.is_empty() {
-        return Turn::Send { extents, flush: flushing.then_some(st.asked) };
-    }
-    if !open {
+        Turn::Send { extents, flush: flushing.then_some(st.asked) }
+    } else if st.lanes == 0 {
         Turn::Exit
-    } else if st.held > 0 {
-        Turn::Drain
-    } else if idle >= IDLE_END {
-        Turn::End
     } else {
-        Turn::Wait(IDLE_END - idle)
+        Turn::Wait
     }
 }
 
-/// The streaming thread of one file: sends whole blocks as they are
-/// buffered, answers flushes, ends the chunk write after `IDLE_END`
-/// without data and stops when it has nothing open and nothing to send.
+/// The streaming thread of one file: takes whole blocks as they are
+/// buffered and hands them to the lanes, answers flushes, and stops when
+/// no lane runs and nothing is to be sent.
 fn stream(sink: Sink, inode: u32, fw: Arc<FileWrite>) {
-    let mut open: Option<ChunkWrite<'_>> = None;
-    let mut last_data = Instant::now();
+    let mut lanes = Vec::new();
+    let mut next_id = 0u64;
     let mut st = fw.lock();
     loop {
-        let (extents, ticket, end) = match next_turn(&mut st, open.is_some(), last_data.elapsed()) {
+        let finished = std::mem::take(&mut st.finished);
+        lanes.retain(|l: &Lane| !finished.contains(&l.id));
+        match next_turn(&mut st) {
             Turn::Exit => {
                 st.sender = Sender::Nobody;
+                drop(st);
                 fw.space.notify_all();
                 fw.progress.notify_all();
                 return;
             }
-            Turn::Wait(d) => {
-                st = fw.progress.wait_timeout(st, d).map_or_else(|p| p.into_inner().0, |(g, _)| g);
-                continue;
+            Turn::Wait => st = fw.progress.wait(st).unwrap_or_else(|p| p.into_inner()),
+            Turn::Send { extents, flush } => {
+                drop(st);
+                for (index, pieces) in by_chunk(extents) {
+                    dispatch(&sink, inode, &fw, &mut lanes, &mut next_id, index, pieces);
+                }
+                if flush.is_some() {
+                    lanes.iter().for_each(Lane::finish);
+                }
+                st = fw.lock();
+                if let Some(ticket) = flush {
+                    while st.lanes > 0 {
+                        st = fw.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                    st.done = ticket;
+                    fw.progress.notify_all();
+                }
             }
-            Turn::Send { extents, flush } => (extents, flush, flush.is_some()),
-            Turn::Drain => (Vec::new(), None, false),
-            Turn::End => (Vec::new(), None, true),
-        };
-        drop(st);
-        let r = {
-            let mut release = Release::new(&fw);
-            let mut acked = |p: &Piece| release.add(p.len());
-            let r = if extents.is_empty() {
-                sink.drain(inode, &mut open, &mut acked)
-            } else {
-                let r = sink.send(inode, &mut open, extents, &mut acked);
-                last_data = Instant::now();
-                r
-            };
-            if end {
-                r.and_then(|()| sink.close(inode, &mut open, &mut acked))
-            } else {
-                r
+        }
+    }
+}
+
+/// Hands the pieces of chunk `index` to its lane, starting one if needed:
+/// after a closing lane of the same chunk has ended (its lock at the
+/// master must go first), and, when `MAX_LANES` run, after the least
+/// recently fed one has been told to finish and one has ended.
+fn dispatch(
+    sink: &Sink,
+    inode: u32,
+    fw: &Arc<FileWrite>,
+    lanes: &mut Vec<Lane>,
+    next_id: &mut u64,
+    index: u32,
+    mut pieces: Vec<Piece>,
+) {
+    loop {
+        if let Some(lane) = lanes.iter().find(|l| l.index == index && !l.is_closing()) {
+            match lane.push(pieces) {
+                Ok(()) => return,
+                Err(back) => pieces = back,
             }
-        };
-        st = fw.lock();
-        st.settle(r, open.is_none());
-        st.open = open.is_some();
-        if !st.open {
-            st.sent_end = 0;
         }
-        if let Some(ticket) = ticket {
-            st.done = ticket;
-            fw.progress.notify_all();
+        let same_chunk = lanes.iter().any(|l| l.index == index);
+        if same_chunk || lanes.len() >= MAX_LANES {
+            if !same_chunk {
+                if let Some(oldest) = lanes.iter().min_by_key(|l| l.last_fed()) {
+                    oldest.finish();
+                }
+            }
+            let mut st = fw.lock();
+            while st.finished.is_empty() {
+                st = fw.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            let finished = std::mem::take(&mut st.finished);
+            drop(st);
+            lanes.retain(|l| !finished.contains(&l.id));
+            continue;
         }
-        fw.space.notify_all();
+        let bytes: usize = pieces.iter().map(Piece::len).sum();
+        *next_id += 1;
+        fw.lock().lanes += 1;
+        match Lane::spawn(sink, inode, index, *next_id, fw, pieces) {
+            Ok(lane) => lanes.push(lane),
+            Err(e) => {
+                let mut st = fw.lock();
+                st.lanes -= 1;
+                st.held = st.held.saturating_sub(bytes);
+                st.fail(Err(e));
+                drop(st);
+                fw.space.notify_all();
+            }
+        }
+        return;
     }
 }
 
@@ -438,31 +491,26 @@ fn stream(sink: Sink, inode: u32, fw: Arc<FileWrite>) {
 mod tests {
     use super::*;
 
-    const MS: Duration = Duration::from_millis(1);
-
     #[test]
     fn turns_of_the_streaming_thread() {
         let block = crate::data::BLOCK as usize;
         let mut st = State::default();
-        // Nothing open, nothing to send: the thread ends (it once spun here
-        // after a flush had closed its chunk write).
-        assert_eq!(next_turn(&mut st, false, 10 * IDLE_END), Turn::Exit);
+        assert_eq!(next_turn(&mut st), Turn::Exit);
         st.buf.add(0, vec![1; 100]);
-        assert_eq!(next_turn(&mut st, false, MS), Turn::Exit, "a partial block waits");
+        assert_eq!(next_turn(&mut st), Turn::Exit, "a partial block waits");
         st.buf.add(100, vec![2; block]);
-        match next_turn(&mut st, true, MS) {
+        match next_turn(&mut st) {
             Turn::Send { extents, flush: None } => assert_eq!(extents.len(), 1),
             other => panic!("{other:?}"),
         }
         assert_eq!((st.held, st.buf.bytes(), st.sent_end), (block, 100, block as u64));
-        assert_eq!(next_turn(&mut st, true, MS), Turn::Drain);
-        st.held = 0;
-        assert_eq!(next_turn(&mut st, true, IDLE_END + MS), Turn::End);
-        assert_eq!(next_turn(&mut st, true, 10 * MS), Turn::Wait(IDLE_END - 10 * MS));
+        assert_eq!(next_turn(&mut st), Turn::Exit);
+        st.lanes = 1;
+        assert_eq!(next_turn(&mut st), Turn::Wait, "a lane runs: its end is awaited");
         // A flush takes the partial block too, and carries its ticket.
         st.asked = 3;
         st.done = 2;
-        match next_turn(&mut st, true, MS) {
+        match next_turn(&mut st) {
             Turn::Send { extents, flush: Some(3) } => assert_eq!(extents[0].1.len(), 100),
             other => panic!("{other:?}"),
         }
