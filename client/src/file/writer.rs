@@ -205,7 +205,7 @@ impl Files {
                     .spawn(move || stream(sink, inode, file));
                 match spawned {
                     Ok(_) => st.sender = Sender::Stream,
-                    // The writers then wait for the next flush.
+                    // `write` then sends the buffer from its own thread.
                     Err(e) => tracing::warn!("no streaming thread for inode {inode}: {e}"),
                 }
             }
