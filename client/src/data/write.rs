@@ -188,15 +188,22 @@ impl<'p> ChainWrite<'p> {
     }
 }
 
+/// Payloads a chain sends back while writing (WRITE_STATUS: 13 bytes, NOP:
+/// none) fit here: no allocation per status.
+const STATUS_MAX: usize = 64;
+
 fn recv_status(conn: &mut Conn, chunk: u64) -> Result<(u32, elkfs_proto::Status)> {
+    let mut buf = [0u8; STATUS_MAX];
     loop {
         let h = conn.recv_header()?;
-        let mut payload = vec![0u8; h.len as usize];
-        conn.recv_exact(&mut payload)?;
+        let Some(payload) = buf.get_mut(..h.len as usize) else {
+            return Err(Error::peer(conn.addr, format!("message {} of {} bytes during a write", h.kind, h.len)));
+        };
+        conn.recv_exact(payload)?;
         match h.kind {
             NOP => continue,
             WRITE_STATUS => {
-                return match DataMsg::decode(h.kind, &payload).map_err(|e| Error::proto(conn.addr, e))? {
+                return match DataMsg::decode(h.kind, payload).map_err(|e| Error::proto(conn.addr, e))? {
                     DataMsg::WriteStatus { chunk: c, write_id, status } if c == chunk => Ok((write_id, status)),
                     _ => Err(Error::peer(conn.addr, "WRITE_STATUS for another chunk")),
                 };

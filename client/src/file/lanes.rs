@@ -92,7 +92,7 @@ impl Lane {
 /// What a lane does next.
 #[derive(Debug)]
 enum Turn {
-    Send(Vec<Piece>),
+    Send(VecDeque<Piece>),
     /// Nothing queued: collects the chain's statuses, so writers get their
     /// room back at once.
     Drain,
@@ -103,7 +103,7 @@ enum Turn {
 
 fn next_turn(q: &mut Queue, in_flight: bool, now: Instant) -> Turn {
     if !q.pieces.is_empty() {
-        return Turn::Send(q.pieces.drain(..).collect());
+        return Turn::Send(std::mem::take(&mut q.pieces));
     }
     let idle = now.saturating_duration_since(q.last_fed);
     if q.finish || idle >= IDLE_END {

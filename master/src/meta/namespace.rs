@@ -280,8 +280,8 @@ impl Meta {
     /// (`CLTOMA_FUSE_AMTIME_INODES`): each only moves forward, a later
     /// mtime brings ctime along, and unknown inodes are skipped (the list
     /// may name a file removed since). A zero time never moves anything,
-    /// so entries mfsmaster filters out change nothing here either. The elkfs mount and mfsmount send
-    /// these once a second.
+    /// so entries mfsmaster filters out change nothing here either. The
+    /// elkfs mount and mfsmount send these once a second.
     pub fn amtime(&mut self, list: &[(Inode, u32, u32)], now: u32) {
         for &(inode, atime, mtime) in list {
             let Some(node) = self.nodes.get(&inode) else { continue };
