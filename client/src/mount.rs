@@ -35,8 +35,8 @@ pub struct MountOptions {
     /// only while the writer is that far ahead, so it is larger than a
     /// chunk (mfsmount's 256 MiB is for the whole mount).
     pub write_buffer: usize,
-    /// Bytes read at once when a file is read sequentially
-    /// (`mfsreadaheadsize`, MiB).
+    /// Bytes fetched ahead of each reader of a file read sequentially
+    /// (`mfsreadaheadsize`, MiB; mfsmount's is for the whole mount).
     pub readahead: usize,
     /// How long the master may stay away before the mount gives up
     /// (`mfsgiveup`, seconds; elkfs only).
@@ -60,7 +60,7 @@ impl MountOptions {
             entry_ttl: Duration::ZERO,
             dir_entry_ttl: Duration::from_secs(1),
             write_buffer: 128 << 20,
-            readahead: 8 << 20,
+            readahead: 64 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),
         }

@@ -47,6 +47,30 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
 
 const SIZES: [usize; 7] = [0, 1, 65_535, 65_536, 65_537, (64 << 20) - 1, (64 << 20) + 1];
 
+/// Reads the file in 1 MiB pieces from four threads (so in order, but
+/// several in flight, as FUSE hands them over) and compares every byte.
+fn read_in_order(files: &Files, inode: u32, want: &[u8]) {
+    const PIECE: usize = 1 << 20;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut buf = Vec::new();
+                loop {
+                    let at = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) * PIECE;
+                    if at > want.len() {
+                        break;
+                    }
+                    let n = files.read_into(inode, at as u64, PIECE, &mut buf).unwrap();
+                    let expect = &want[at..(at + PIECE).min(want.len())];
+                    assert_eq!(n, expect.len(), "bytes at {at}");
+                    assert!(buf[..n] == *expect, "data at {at} differs");
+                }
+            });
+        }
+    });
+}
+
 fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
     let c = Cluster::builder()
         .master_kind(kind)
@@ -63,9 +87,11 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         let (dir, dattr) = master.mkdir(1, b"lib", 0o755, 0, &cred).unwrap();
         assert_eq!(dattr.node_type, TYPE_DIRECTORY);
         let files = Files::new(master.clone(), FilesConfig { buffer_max: 8 << 20, ..FilesConfig::default() });
+        let mut big = None;
         for (i, size) in SIZES.iter().enumerate() {
             let name = format!("f{size}");
             let (inode, attr) = master.create(dir, name.as_bytes(), 0o644, 0, &cred).unwrap();
+            big = Some(inode);
             assert_eq!((attr.node_type, attr.length), (TYPE_FILE, 0));
             let data = content(i as u64, *size);
             // Uneven 100,000-byte writes: the buffer must coalesce them.
@@ -81,6 +107,20 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
                 assert_eq!(files.read(inode, 65_000, 2_000).unwrap(), &data[65_000..67_000]);
             }
         }
+        // Read-ahead: the largest file front to back in 1 MiB reads, four
+        // threads at a time; then a write in the middle and again.
+        let (inode, data) = (big.expect("the largest file"), content(SIZES.len() as u64 - 1, SIZES[SIZES.len() - 1]));
+        read_in_order(&files, inode, &data);
+        assert!(files.read_ahead_served() > 32, "most of it from read-ahead: {}", files.read_ahead_served());
+        let mut changed = data.clone();
+        let patch = content(77, 3 << 20);
+        changed[(30 << 20) + 5..(33 << 20) + 5].copy_from_slice(&patch);
+        files.write(inode, (30 << 20) + 5, patch).unwrap();
+        read_in_order(&files, inode, &changed);
+        // Back as it was, for mfsmount below.
+        files.write(inode, (30 << 20) + 5, data[(30 << 20) + 5..(33 << 20) + 5].to_vec()).unwrap();
+        files.flush(inode).unwrap();
+        read_in_order(&files, inode, &data);
         // A buffer reused from read to read, as the FUSE workers keep one:
         // holes come back as zeros, never as the bytes of an earlier read.
         let (sparse, _) = master.create(dir, b"sparse", 0o644, 0, &cred).unwrap();

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use elkfs_proto::client::ChunkLoc;
 
-use super::io::{backoff, lock, retryable, Ahead};
+use super::io::{backoff, lock, retryable};
+use super::readahead::ReadAhead;
 use crate::data::pool::Pool;
 use crate::data::write::{block_pieces, ChainWrite, Piece};
 use crate::data::CHUNK;
@@ -24,8 +25,6 @@ use crate::master::Master;
 
 /// Chunk locations by `(inode, chunk index)`, with when they were asked.
 pub(super) type LocCache = Arc<Mutex<HashMap<(u32, u32), (ChunkLoc, Instant)>>>;
-/// Read-ahead data by inode.
-pub(super) type AheadMap = Arc<Mutex<HashMap<u32, Ahead>>>;
 
 /// What sending data needs; cloned into the threads that stream files.
 #[derive(Clone)]
@@ -34,7 +33,7 @@ pub(super) struct Sink {
     pub pool: Arc<Pool>,
     pub attempts: u32,
     pub locs: LocCache,
-    pub ahead: AheadMap,
+    pub ahead: Arc<ReadAhead>,
     /// Moves on after every chunk write ended at the master (see
     /// `AttrCache`): attributes read before may show an old length.
     pub epoch: Arc<AtomicU64>,
@@ -44,7 +43,7 @@ impl Sink {
     /// Forgets cached locations and read-ahead data of `inode`.
     pub fn forget(&self, inode: u32) {
         lock(&self.locs).retain(|(i, _), _| *i != inode);
-        lock(&self.ahead).remove(&inode);
+        self.ahead.forget(inode);
     }
 
     /// Sends `extents` (file offset, bytes) in order. A chunk write left

@@ -4,9 +4,12 @@
 
 mod buffer;
 mod chunkwrite;
+mod fetch;
 mod io;
 mod lanes;
+mod readahead;
 mod writer;
 
 pub use buffer::WriteBuffer;
 pub use io::{Files, FilesConfig};
+pub use readahead::ReadBytes;

@@ -215,7 +215,7 @@ impl Files {
 
     /// Buffers a write, waiting while the buffer is full.
     pub fn write(&self, inode: u32, offset: u64, data: Vec<u8>) -> Result<()> {
-        lock(&self.sink.ahead).remove(&inode);
+        self.sink.ahead.forget(inode);
         let fw = self.file_write(inode);
         let _turn = lock(&fw.gate);
         let mut st = fw.lock();
@@ -257,7 +257,7 @@ impl Files {
         st.buf.add(offset, data);
         self.kick(inode, &fw, &mut st);
         drop(st);
-        lock(&self.sink.ahead).remove(&inode);
+        self.sink.ahead.forget(inode);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use super::access::AccessCache;
 use super::attrcache::AttrCache;
 use super::{attr, groups, special, CacheTtl};
 use crate::error::{Error, Result};
-use crate::file::Files;
+use crate::file::{Files, ReadBytes};
 use crate::master::{DirEntry, Pending, SetAttr};
 
 pub use special::is_special;
@@ -252,8 +252,8 @@ impl Core {
         }
     }
 
-    /// Reads into `out[..n]` and returns `n`; see [`crate::file::Files::read_into`].
-    pub fn read_into(&self, inode: u32, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<usize> {
+    /// Reads `size` bytes at `offset`; see [`crate::file::Files::read_shared`].
+    pub fn read_shared(&self, inode: u32, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<ReadBytes> {
         if special::is_special(inode) {
             let content = special::content(inode, &self.files.master().location());
             let from = (offset as usize).min(content.len());
@@ -262,9 +262,9 @@ impl Core {
                 out.resize(part.len(), 0);
             }
             out[..part.len()].copy_from_slice(part);
-            return Ok(part.len());
+            return Ok(ReadBytes::Buf(part.len()));
         }
-        self.files.read_into(inode, offset, size, out)
+        self.files.read_shared(inode, offset, size, out)
     }
 
     /// flush and fsync: everything written reaches the chunkservers.

@@ -359,8 +359,8 @@ impl Filesystem for ElkFs {
         reply: ReplyData,
     ) {
         self.spawn(move |c| {
-            READ_BUF.with_borrow_mut(|buf| match c.read_into(ino(i), offset.max(0) as u64, size as usize, buf) {
-                Ok(n) => reply.data(&buf[..n]),
+            READ_BUF.with_borrow_mut(|buf| match c.read_shared(ino(i), offset.max(0) as u64, size as usize, buf) {
+                Ok(got) => reply.data(got.slice(buf)),
                 Err(e) => reply.error(e.errno()),
             })
         });
