@@ -35,8 +35,8 @@ pub struct MountOptions {
     /// only while the writer is that far ahead, so it is larger than a
     /// chunk (mfsmount's 256 MiB is for the whole mount).
     pub write_buffer: usize,
-    /// Bytes fetched ahead of each reader of a file read sequentially
-    /// (`mfsreadaheadsize`, MiB; mfsmount's is for the whole mount).
+    /// Read-ahead data of all files together (`mfsreadaheadsize`, MiB,
+    /// 16..2048 as mfsmount's); at most 64 MiB of it ahead of one reader.
     pub readahead: usize,
     /// How long the master may stay away before the mount gives up
     /// (`mfsgiveup`, seconds; elkfs only).
@@ -60,7 +60,7 @@ impl MountOptions {
             entry_ttl: Duration::ZERO,
             dir_entry_ttl: Duration::from_secs(1),
             write_buffer: 128 << 20,
-            readahead: 64 << 20,
+            readahead: 256 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),
         }
@@ -83,7 +83,7 @@ impl MountOptions {
                 "mfsdirentrycacheto" => self.dir_entry_ttl = seconds(key, need()?)?,
                 "mfswritecachesize" => self.write_buffer = parse::<usize>(key, need()?)?.max(1) << 20,
                 "mfsgiveup" => self.give_up = seconds(key, need()?)?,
-                "mfsreadaheadsize" => self.readahead = parse::<usize>(key, need()?)?.clamp(1, 256) << 20,
+                "mfsreadaheadsize" => self.readahead = parse::<usize>(key, need()?)?.clamp(16, 2048) << 20,
                 // Accepted for mfsmount compatibility; no effect here.
                 "mfsreadaheadleng"
                 | "mfsreadaheadtrigger"

@@ -111,7 +111,9 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         // threads at a time; then a write in the middle and again.
         let (inode, data) = (big.expect("the largest file"), content(SIZES.len() as u64 - 1, SIZES[SIZES.len() - 1]));
         read_in_order(&files, inode, &data);
-        assert!(files.read_ahead_served() > 32, "most of it from read-ahead: {}", files.read_ahead_served());
+        let (served, peak) = files.read_ahead_stats();
+        assert!(served > 32, "most of it from read-ahead: {served} reads");
+        assert!(peak > 8 << 20 && peak <= 80 << 20, "64 MiB ahead and 16 behind at most: {peak}");
         let mut changed = data.clone();
         let patch = content(77, 3 << 20);
         changed[(30 << 20) + 5..(33 << 20) + 5].copy_from_slice(&patch);
@@ -121,6 +123,19 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         files.write(inode, (30 << 20) + 5, data[(30 << 20) + 5..(33 << 20) + 5].to_vec()).unwrap();
         files.flush(inode).unwrap();
         read_in_order(&files, inode, &data);
+        // Two files read at once by a mount with 16 MiB of read-ahead in
+        // all: right bytes, and never more than that fetched ahead.
+        let small = Files::new(master.clone(), FilesConfig { readahead: 16 << 20, ..FilesConfig::default() });
+        let (other, _) = master.create(dir, b"other", 0o644, 0, &cred).unwrap();
+        let other_data = content(55, 40 << 20);
+        small.write(other, 0, other_data.clone()).unwrap();
+        small.flush(other).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| read_in_order(&small, inode, &data));
+            s.spawn(|| read_in_order(&small, other, &other_data));
+        });
+        let (served, peak) = small.read_ahead_stats();
+        assert!(served > 0 && peak <= 16 << 20, "{served} reads from read-ahead, at most {peak} bytes of it");
         // A buffer reused from read to read, as the FUSE workers keep one:
         // holes come back as zeros, never as the bytes of an earlier read.
         let (sparse, _) = master.create(dir, b"sparse", 0o644, 0, &cred).unwrap();

@@ -31,14 +31,14 @@ pub struct FilesConfig {
     /// Attempts of one chunk read or write before the error reaches the
     /// application.
     pub attempts: u32,
-    /// Bytes fetched ahead of a reader when reads of a file are
-    /// sequential (0: none).
+    /// Bytes of read-ahead data for all files together (0: none); see
+    /// `readahead`.
     pub readahead: usize,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        FilesConfig { buffer_max: 128 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 64 << 20 }
+        FilesConfig { buffer_max: 128 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 256 << 20 }
     }
 }
 
@@ -99,9 +99,10 @@ impl Files {
         self.sink.pool.counts()
     }
 
-    /// Reads served from read-ahead data so far.
-    pub fn read_ahead_served(&self) -> u64 {
-        self.sink.ahead.served()
+    /// Reads served from read-ahead data so far, and the most bytes the
+    /// read-ahead of all files held at once.
+    pub fn read_ahead_stats(&self) -> (u64, u64) {
+        (self.sink.ahead.served(), self.sink.ahead.peak_bytes())
     }
 
     pub fn master(&self) -> &Master {

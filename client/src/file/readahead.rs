@@ -10,6 +10,10 @@
 //! no chunk gets more than [`PER_CHUNK`] segment fetches at once and the
 //! rest of the budget goes to the next chunk in the window.
 //!
+//! Memory is bounded for the whole mount, as mfsmount's: segments of all
+//! files together stay within `mfsreadaheadsize`; a reader that finds the
+//! budget spent reads directly.
+//!
 //! Readers that arrive while their segment is in flight wait for it rather
 //! than ask the chunkserver for the same bytes. Whatever the read-ahead
 //! cannot give (a failed fetch, a segment dropped meanwhile, data older
@@ -17,7 +21,7 @@
 //! application through the same retries as any other read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,11 +71,26 @@ struct Stream {
     used: Instant,
 }
 
-/// Streams by inode, and when idle ones were last dropped.
+/// Streams by inode, the segments they hold, and when idle ones were
+/// last dropped.
 struct Streams {
     by_inode: HashMap<u32, Stream>,
+    /// Segments of every stream (in flight, fetched or failed): what the
+    /// mount-wide budget is checked against.
+    held: usize,
     swept: Instant,
 }
+
+impl Streams {
+    fn remove(&mut self, inode: u32) {
+        if let Some(s) = self.by_inode.remove(&inode) {
+            self.held -= s.segs.len();
+        }
+    }
+}
+
+/// The most a single file reads ahead, whatever the mount's budget.
+pub(super) const WINDOW: u64 = 64 << 20;
 
 /// How often idle streams are looked for: every read of every file makes
 /// one, and thousands of small files a second would make each sweep long.
@@ -124,8 +143,8 @@ impl Stream {
 
     /// Marks the segments to fetch now for a read of `offset..end` and
     /// returns them: those after the read, up to `window` bytes from it,
-    /// within the per-file and per-chunk limits.
-    fn schedule(&mut self, offset: u64, end: u64, window: u64) -> Vec<u64> {
+    /// at most `room`, within the per-file and per-chunk limits.
+    fn schedule(&mut self, offset: u64, end: u64, window: u64, room: usize) -> Vec<u64> {
         // Segments the reader is inside of are its own to read: waiting for
         // a whole segment would delay it.
         let first = end.div_ceil(SEG);
@@ -136,6 +155,9 @@ impl Stream {
         let fetching = |g: &Seg| matches!(g, Seg::Fetching);
         let mut start = Vec::new();
         for k in first..last {
+            if start.len() >= room {
+                break;
+            }
             if self.segs.contains_key(&k) {
                 continue;
             }
@@ -164,8 +186,12 @@ pub(super) struct ReadAhead {
     ids: AtomicU64,
     /// Reads (or parts of reads) served from fetched segments.
     served: AtomicU64,
+    /// The most segments all streams held at once.
+    peak: AtomicUsize,
     /// Bytes fetched ahead of a sequential reader (0: no read-ahead).
     window: u64,
+    /// Segments all streams together may hold (`mfsreadaheadsize`).
+    budget: usize,
     /// Fetched data older than this is read again.
     ttl: Duration,
 }
@@ -196,14 +222,19 @@ enum Take {
 }
 
 impl ReadAhead {
-    pub fn new(window: usize, ttl: Duration) -> ReadAhead {
+    /// Read-ahead of at most `total` bytes for the whole mount (as
+    /// mfsmount's `mfsreadaheadsize`), at most [`WINDOW`] of them ahead of
+    /// any one reader.
+    pub fn new(total: usize, ttl: Duration) -> ReadAhead {
         ReadAhead {
-            streams: Mutex::new(Streams { by_inode: HashMap::new(), swept: Instant::now() }),
+            streams: Mutex::new(Streams { by_inode: HashMap::new(), held: 0, swept: Instant::now() }),
             arrived: Condvar::new(),
             spare: Mutex::new(Vec::new()),
             ids: AtomicU64::new(0),
             served: AtomicU64::new(0),
-            window: window as u64,
+            peak: AtomicUsize::new(0),
+            window: (total as u64).min(WINDOW),
+            budget: (total as u64 / SEG) as usize,
             ttl,
         }
     }
@@ -211,12 +242,15 @@ impl ReadAhead {
     /// Drops what is known of `inode`'s data (written, truncated, or
     /// changed by another mount). Fetches under way deliver nowhere.
     pub fn forget(&self, inode: u32) {
-        lock(&self.streams).by_inode.remove(&inode);
+        lock(&self.streams).remove(inode);
         self.arrived.notify_all();
     }
 
     pub fn clear(&self) {
-        lock(&self.streams).by_inode.clear();
+        let mut streams = lock(&self.streams);
+        streams.by_inode.clear();
+        streams.held = 0;
+        drop(streams);
         self.arrived.notify_all();
     }
 
@@ -265,21 +299,41 @@ impl ReadAhead {
         if self.window == 0 {
             return false;
         }
-        let mut streams = lock(&self.streams);
+        let mut guard = lock(&self.streams);
+        let streams = &mut *guard;
         if streams.swept.elapsed() >= SWEEP {
-            streams.by_inode.retain(|_, s| s.used.elapsed() < IDLE);
+            let mut gone = 0;
+            streams.by_inode.retain(|_, s| {
+                let keep = s.used.elapsed() < IDLE;
+                if !keep {
+                    gone += s.segs.len();
+                }
+                keep
+            });
+            streams.held -= gone;
             streams.swept = Instant::now();
         }
         let ids = &self.ids;
         let s =
             streams.by_inode.entry(inode).or_insert_with(|| Stream::new(ids.fetch_add(1, Ordering::Relaxed), offset));
-        if !s.note(offset, end) {
+        let before = s.segs.len();
+        let sequential = s.note(offset, end);
+        let (done, start) = if sequential {
+            let done = s.drop_old(self.ttl);
+            let others = streams.held - before;
+            let room = self.budget.saturating_sub(others + s.segs.len());
+            (done, s.schedule(offset, end, self.window, room))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let (id, after) = (s.id, s.segs.len());
+        streams.held = streams.held - before + after;
+        debug_assert_eq!(streams.held, streams.by_inode.values().map(|s| s.segs.len()).sum::<usize>());
+        self.peak.fetch_max(streams.held, Ordering::Relaxed);
+        drop(guard);
+        if !sequential {
             return false;
         }
-        let done = s.drop_old(self.ttl);
-        let start = s.schedule(offset, end, self.window);
-        let id = s.id;
-        drop(streams);
         self.recycle(done);
         for k in start {
             self.spawn_fetch(f, inode, id, k);
@@ -330,6 +384,11 @@ impl ReadAhead {
     /// Reads (or parts of reads) served from read-ahead data so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes all files' read-ahead held at once so far.
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed) as u64 * SEG
     }
 
     /// Segment `k` of `inode` once it is there, or `None` when it must be
@@ -429,23 +488,25 @@ mod tests {
     fn the_window_reaches_into_the_next_chunk() {
         let mut s = Stream::new(0, 0);
         let at = CHUNK - 40 * MIB;
-        let start = s.schedule(at, at + MIB, 64 * MIB);
+        let start = s.schedule(at, at + MIB, 64 * MIB, 100);
         let per_chunk = CHUNK / SEG;
         let this: Vec<_> = start.iter().filter(|k| **k < per_chunk).collect();
         let next: Vec<_> = start.iter().filter(|k| **k >= per_chunk).collect();
         assert_eq!(this.len(), PER_CHUNK, "no more than {PER_CHUNK} fetches in one chunk: {start:?}");
         assert_eq!(next.len(), PER_FILE - PER_CHUNK, "the rest from the next chunk: {start:?}");
         assert!(start.iter().all(|k| k * SEG >= at + MIB), "nothing the reader is inside of");
-        assert!(s.schedule(at, at + MIB, 64 * MIB).is_empty(), "all fetches under way");
+        assert!(s.schedule(at, at + MIB, 64 * MIB, 100).is_empty(), "all fetches under way");
     }
 
     #[test]
     fn nothing_past_the_end_of_the_file() {
         let mut s = Stream::new(0, 0);
         s.end = Some(3);
-        let start = s.schedule(0, MIB, 64 * MIB);
+        let start = s.schedule(0, MIB, 64 * MIB, 100);
         assert_eq!(start, [1, 2]);
-        assert!(s.schedule(0, MIB, 0).is_empty(), "no window, no fetch");
+        assert!(s.schedule(0, MIB, 0, 100).is_empty(), "no window, no fetch");
+        let mut t = Stream::new(1, 0);
+        assert_eq!(t.schedule(0, MIB, 64 * MIB, 3), [1, 2, 3], "no more than the room left in the budget");
     }
 
     #[test]
