@@ -16,6 +16,9 @@ use crate::file::{Files, FilesConfig};
 use crate::fuse::{CacheTtl, ElkFs};
 use crate::master::{Master, Target};
 
+/// The most write-back data one file may hold (of `mfswritecachesize`).
+const FILE_WRITE_BUFFER: usize = 128 << 20;
+
 /// Everything `elkfs mount` was told.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MountOptions {
@@ -30,10 +33,10 @@ pub struct MountOptions {
     /// The same for directories (`mfsdirentrycacheto`): path walks
     /// through them are not a master call per component.
     pub dir_entry_ttl: Duration,
-    /// Write-back buffer per file (`mfswritecachesize`, MiB): buffered
-    /// and unacknowledged bytes. Consecutive chunks go out side by side
-    /// only while the writer is that far ahead, so it is larger than a
-    /// chunk (mfsmount's 256 MiB is for the whole mount).
+    /// Write-back data of all files together (`mfswritecachesize`, MiB,
+    /// as mfsmount's): buffered and unacknowledged bytes. One file may
+    /// hold up to 128 MiB of it, so consecutive chunks go out side by
+    /// side while a writer is that far ahead.
     pub write_buffer: usize,
     /// Read-ahead data of all files together (`mfsreadaheadsize`, MiB,
     /// 16..2048 as mfsmount's); at most 64 MiB of it ahead of one reader.
@@ -59,7 +62,7 @@ impl MountOptions {
             // lookup, which a kernel-cached entry would skip.
             entry_ttl: Duration::ZERO,
             dir_entry_ttl: Duration::from_secs(1),
-            write_buffer: 128 << 20,
+            write_buffer: 256 << 20,
             readahead: 256 << 20,
             give_up: Duration::from_secs(300),
             fuse: Vec::new(),
@@ -152,7 +155,12 @@ pub fn run(opts: &MountOptions) -> Result<()> {
     let master = Master::connect(target, opts.give_up)?;
     let files = Files::new(
         master.clone(),
-        FilesConfig { buffer_max: opts.write_buffer, readahead: opts.readahead, ..FilesConfig::default() },
+        FilesConfig {
+            buffer_max: opts.write_buffer.min(FILE_WRITE_BUFFER),
+            buffer_total: opts.write_buffer,
+            readahead: opts.readahead,
+            ..FilesConfig::default()
+        },
     );
     let fs = ElkFs::new(files, CacheTtl { attr: opts.attr_ttl, entry: opts.entry_ttl, dir_entry: opts.dir_entry_ttl })
         .map_err(|e| Error::io("start the FUSE workers", e))?;

@@ -136,6 +136,42 @@ fn round_trip(kind: MasterKind, real_cs: usize, elkfs_cs: usize) {
         });
         let (served, peak) = small.read_ahead_stats();
         assert!(served > 0 && peak <= 16 << 20, "{served} reads from read-ahead, at most {peak} bytes of it");
+        // Four files written at once by a mount with 8 MiB of write-back in
+        // all (64 MiB per file): right bytes, and the buffers stay near the
+        // budget (each writer may pass a check with one write, and files
+        // below 1 MiB are not held back).
+        let tight = Files::new(
+            master.clone(),
+            FilesConfig { buffer_max: 64 << 20, buffer_total: 8 << 20, ..FilesConfig::default() },
+        );
+        let mut written = Vec::new();
+        for n in 0..4u64 {
+            let (inode, _) = master.create(dir, format!("w{n}").as_bytes(), 0o644, 0, &cred).unwrap();
+            written.push((inode, content(200 + n, 24 << 20)));
+        }
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let writing = std::sync::atomic::AtomicUsize::new(written.len());
+        std::thread::scope(|s| {
+            for (inode, data) in &written {
+                let (tight, writing) = (&tight, &writing);
+                s.spawn(move || {
+                    for (k, piece) in data.chunks(1 << 20).enumerate() {
+                        tight.write(*inode, (k << 20) as u64, piece.to_vec()).unwrap();
+                    }
+                    tight.flush(*inode).unwrap();
+                    writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            while writing.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                peak.fetch_max(tight.write_back_bytes(), std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let peak = peak.into_inner();
+        assert!(peak <= (8 + 4 * 2) << 20, "write-back held {peak} bytes at once");
+        for (inode, data) in &written {
+            assert!(tight.read(*inode, 0, data.len()).unwrap() == *data, "inode {inode} differs");
+        }
         // A buffer reused from read to read, as the FUSE workers keep one:
         // holes come back as zeros, never as the bytes of an earlier read.
         let (sparse, _) = master.create(dir, b"sparse", 0o644, 0, &cred).unwrap();

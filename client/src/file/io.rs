@@ -26,6 +26,9 @@ use crate::master::Master;
 pub struct FilesConfig {
     /// Buffered bytes per file before a flush starts.
     pub buffer_max: usize,
+    /// Buffered and unacknowledged bytes of all files together; a file
+    /// with no more than 1 MiB is never held back by it.
+    pub buffer_total: usize,
     /// How long a chunk location is used without asking the master again.
     pub loc_ttl: Duration,
     /// Attempts of one chunk read or write before the error reaches the
@@ -38,7 +41,13 @@ pub struct FilesConfig {
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        FilesConfig { buffer_max: 128 << 20, loc_ttl: Duration::from_secs(1), attempts: 30, readahead: 256 << 20 }
+        FilesConfig {
+            buffer_max: 128 << 20,
+            buffer_total: 256 << 20,
+            loc_ttl: Duration::from_secs(1),
+            attempts: 30,
+            readahead: 256 << 20,
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //! the chunk's write open in between, so the chain never drains, the
 //! master is asked once per chunk, not once per buffer, and consecutive
 //! chunks go out side by side. Writers wait only while the bytes buffered
-//! and those taken but not yet acknowledged reach `buffer_max`. A flush
+//! and those taken but not yet acknowledged reach `buffer_max` for the
+//! file or `buffer_total` for all files together (the mount's budget,
+//! as mfsmount's write cache). A flush
 //! (close, fsync, a read or a truncate of the file) sends the rest, ends
 //! the chunk writes at the master and waits for both. Files that never
 //! reach `STREAM_START` (small files) are sent by the flush itself, on the
@@ -17,7 +19,9 @@
 //! the next write and to the next flush, which clears it, as mfsmount
 //! reports it at close.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
 
 use super::buffer::WriteBuffer;
 use super::chunkwrite::{by_chunk, Sink};
@@ -32,6 +36,14 @@ const STREAM_START: usize = 1 << 20;
 /// Acknowledged bytes are handed back to waiting writers in steps this
 /// large, not one lock and wake-up per 64 KiB piece.
 const RELEASE_STEP: usize = 1 << 20;
+
+/// A file with no more than this buffered and unacknowledged is never held
+/// back by the mount-wide budget: small files are sent at close anyway,
+/// and every file can always make progress.
+const BUDGET_FREE: usize = STREAM_START;
+/// A writer held back by the mount-wide budget looks again this often:
+/// acknowledgements of other files do not wake it.
+const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 
 /// Who is sending a file's data now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +122,9 @@ pub(super) struct FileWrite {
     /// The streaming thread waits here for data and flush requests;
     /// flushes wait here for the streaming thread.
     progress: Condvar,
+    /// Buffered + unacknowledged bytes when last counted for the
+    /// mount-wide budget: used while the state is locked by someone else.
+    seen: AtomicUsize,
 }
 
 impl FileWrite {
@@ -189,6 +204,47 @@ impl Files {
         lock(&self.writers).get(&inode).cloned()
     }
 
+    /// Bytes buffered or unacknowledged in files other than `inode`, for
+    /// the mount-wide budget. Never waits for a file's state: one that is
+    /// busy counts what it held when last seen. The caller must not hold
+    /// a file's state (`drop_buffer` takes the map first, then a state).
+    fn others_used(&self, inode: u32) -> usize {
+        let writers = lock(&self.writers);
+        let used = |fw: &FileWrite| {
+            let n = match fw.st.try_lock() {
+                Ok(st) => st.buf.bytes() + st.held,
+                Err(TryLockError::Poisoned(p)) => {
+                    let st = p.into_inner();
+                    st.buf.bytes() + st.held
+                }
+                Err(TryLockError::WouldBlock) => return fw.seen.load(Ordering::Relaxed),
+            };
+            fw.seen.store(n, Ordering::Relaxed);
+            n
+        };
+        writers.iter().filter(|(i, _)| **i != inode).map(|(_, fw)| used(fw)).sum()
+    }
+
+    /// Buffered and unacknowledged bytes of every file now (waits for each
+    /// file's state in turn).
+    pub fn write_back_bytes(&self) -> usize {
+        let files: Vec<Arc<FileWrite>> = lock(&self.writers).values().cloned().collect();
+        files
+            .iter()
+            .map(|fw| {
+                let st = fw.lock();
+                st.buf.bytes() + st.held
+            })
+            .sum()
+    }
+
+    /// Whether `more` bytes fit the mount-wide budget with what `inode`
+    /// already holds; asks the other files only when past `BUDGET_FREE`.
+    /// Called without `inode`'s state held.
+    fn budget_room(&self, inode: u32, used: usize, more: usize) -> bool {
+        used == 0 || used + more <= BUDGET_FREE || self.others_used(inode) + used + more <= self.cfg.buffer_total
+    }
+
     fn stream_start(&self) -> usize {
         STREAM_START.min(self.cfg.buffer_max / 2).max(1)
     }
@@ -225,7 +281,30 @@ impl Files {
             }
             let used = st.buf.bytes() + st.held;
             if used == 0 || used + data.len() <= self.cfg.buffer_max {
-                break;
+                if used + data.len() <= BUDGET_FREE {
+                    break;
+                }
+                drop(st);
+                let room = self.budget_room(inode, used, data.len());
+                st = fw.lock();
+                if room && st.buf.bytes() + st.held <= used {
+                    break;
+                }
+                if !room {
+                    // Over the mount's budget: our own data must move (the
+                    // others' moves on its own), then look again.
+                    if st.sender == Sender::Nobody && !st.buf.is_empty() {
+                        self.kick(inode, &fw, &mut st);
+                        if st.sender == Sender::Nobody {
+                            drop(st);
+                            self.flush(inode)?;
+                            st = fw.lock();
+                            continue;
+                        }
+                    }
+                    st = fw.space.wait_timeout(st, BUDGET_RECHECK).map_or_else(|p| p.into_inner().0, |r| r.0);
+                }
+                continue;
             }
             if st.sender == Sender::Nobody {
                 self.kick(inode, &fw, &mut st);
@@ -253,6 +332,14 @@ impl Files {
         let used = st.buf.bytes() + st.held;
         if st.failed.is_some() || (used > 0 && used + data.len() > self.cfg.buffer_max) {
             return Err(data);
+        }
+        if used + data.len() > BUDGET_FREE {
+            drop(st);
+            let room = self.budget_room(inode, used, data.len());
+            st = fw.lock();
+            if !room || st.buf.bytes() + st.held > used {
+                return Err(data);
+            }
         }
         st.buf.add(offset, data);
         self.kick(inode, &fw, &mut st);
