@@ -214,13 +214,6 @@ impl ReadBytes {
     }
 }
 
-/// What a read does with a segment it needs.
-enum Take {
-    Data(Arc<Vec<u8>>),
-    Wait,
-    Direct,
-}
-
 impl ReadAhead {
     /// Read-ahead of at most `total` bytes for the whole mount (as
     /// mfsmount's `mfsreadaheadsize`), at most [`WINDOW`] of them ahead of
@@ -262,15 +255,7 @@ impl ReadAhead {
         if out.is_empty() || !self.plan(f, inode, offset, end) {
             return Ok(ReadBytes::Buf(f.read(inode, offset, out)?));
         }
-        let k = offset / SEG;
-        if end <= (k + 1) * SEG {
-            if let Some(data) = self.take(inode, k) {
-                // Short data: the file ends inside the segment.
-                let from = ((offset - k * SEG) as usize).min(data.len());
-                let to = ((end - k * SEG) as usize).min(data.len());
-                return Ok(ReadBytes::Seg { from, to, data });
-            }
-        }
+        let single = end <= (offset / SEG + 1) * SEG;
         let mut filled = 0usize;
         for k in offset / SEG..end.div_ceil(SEG) {
             let from = (k * SEG).max(offset);
@@ -278,10 +263,14 @@ impl ReadAhead {
             let part = &mut out[(from - offset) as usize..(to - offset) as usize];
             let n = match self.take(inode, k) {
                 Some(data) => {
-                    let have = (data.len() as u64).saturating_sub(from - k * SEG).min(to - from) as usize;
-                    let start = (from - k * SEG) as usize;
-                    part[..have].copy_from_slice(&data[start..start + have]);
-                    have
+                    // Short data: the file ends inside the segment.
+                    let start = ((from - k * SEG) as usize).min(data.len());
+                    let stop = ((to - k * SEG) as usize).min(data.len());
+                    if single {
+                        return Ok(ReadBytes::Seg { data, from: start, to: stop });
+                    }
+                    part[..stop - start].copy_from_slice(&data[start..stop]);
+                    stop - start
                 }
                 None => f.read(inode, from, part)?,
             };
@@ -396,19 +385,15 @@ impl ReadAhead {
     fn take(&self, inode: u32, k: u64) -> Option<Arc<Vec<u8>>> {
         let mut streams = lock(&self.streams);
         loop {
-            let take = match streams.by_inode.get(&inode).and_then(|s| s.segs.get(&k)) {
-                Some(Seg::Ready { data, at }) if at.elapsed() < self.ttl => Take::Data(Arc::clone(data)),
-                Some(Seg::Fetching) => Take::Wait,
-                _ => Take::Direct,
-            };
-            match take {
-                Take::Data(d) => {
+            match streams.by_inode.get(&inode).and_then(|s| s.segs.get(&k)) {
+                Some(Seg::Ready { data, at }) if at.elapsed() < self.ttl => {
                     self.served.fetch_add(1, Ordering::Relaxed);
-                    return Some(d);
+                    return Some(Arc::clone(data));
                 }
-                Take::Direct => return None,
-                Take::Wait => streams = self.arrived.wait(streams).unwrap_or_else(|p| p.into_inner()),
+                Some(Seg::Fetching) => {}
+                _ => return None,
             }
+            streams = self.arrived.wait(streams).unwrap_or_else(|p| p.into_inner());
         }
     }
 }

@@ -77,6 +77,11 @@ struct State {
 }
 
 impl State {
+    /// Buffered and taken-but-unacknowledged bytes: what the budgets count.
+    fn used(&self) -> usize {
+        self.buf.bytes() + self.held
+    }
+
     fn is_clean(&self) -> bool {
         self.buf.is_empty()
             && self.sender != Sender::Flush
@@ -212,11 +217,8 @@ impl Files {
         let writers = lock(&self.writers);
         let used = |fw: &FileWrite| {
             let n = match fw.st.try_lock() {
-                Ok(st) => st.buf.bytes() + st.held,
-                Err(TryLockError::Poisoned(p)) => {
-                    let st = p.into_inner();
-                    st.buf.bytes() + st.held
-                }
+                Ok(st) => st.used(),
+                Err(TryLockError::Poisoned(p)) => p.into_inner().used(),
                 Err(TryLockError::WouldBlock) => return fw.seen.load(Ordering::Relaxed),
             };
             fw.seen.store(n, Ordering::Relaxed);
@@ -229,13 +231,7 @@ impl Files {
     /// file's state in turn).
     pub fn write_back_bytes(&self) -> usize {
         let files: Vec<Arc<FileWrite>> = lock(&self.writers).values().cloned().collect();
-        files
-            .iter()
-            .map(|fw| {
-                let st = fw.lock();
-                st.buf.bytes() + st.held
-            })
-            .sum()
+        files.iter().map(|fw| fw.lock().used()).sum()
     }
 
     /// Whether `more` bytes fit the mount-wide budget with what `inode`
@@ -279,34 +275,25 @@ impl Files {
             if let Some(e) = &st.failed {
                 return Err(echo(e));
             }
-            let used = st.buf.bytes() + st.held;
-            if used == 0 || used + data.len() <= self.cfg.buffer_max {
+            let used = st.used();
+            let file_room = used == 0 || used + data.len() <= self.cfg.buffer_max;
+            if file_room {
                 if used + data.len() <= BUDGET_FREE {
                     break;
                 }
                 drop(st);
                 let room = self.budget_room(inode, used, data.len());
                 st = fw.lock();
-                if room && st.buf.bytes() + st.held <= used {
+                if room && st.used() <= used {
                     break;
                 }
-                if !room {
-                    // Over the mount's budget: our own data must move (the
-                    // others' moves on its own), then look again.
-                    if st.sender == Sender::Nobody && !st.buf.is_empty() {
-                        self.kick(inode, &fw, &mut st);
-                        if st.sender == Sender::Nobody {
-                            drop(st);
-                            self.flush(inode)?;
-                            st = fw.lock();
-                            continue;
-                        }
-                    }
-                    st = fw.space.wait_timeout(st, BUDGET_RECHECK).map_or_else(|p| p.into_inner().0, |r| r.0);
+                if room {
+                    continue; // more was buffered meanwhile: count again
                 }
-                continue;
             }
-            if st.sender == Sender::Nobody {
+            // No room, in the file's buffer or the mount's budget: our own
+            // data must move (the other files' moves on its own).
+            if st.sender == Sender::Nobody && !st.buf.is_empty() {
                 self.kick(inode, &fw, &mut st);
                 if st.sender == Sender::Nobody {
                     // No thread to stream it: send the buffer from here.
@@ -316,7 +303,12 @@ impl Files {
                     continue;
                 }
             }
-            st = fw.space.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = if file_room {
+                // Acknowledgements of other files do not wake us.
+                fw.space.wait_timeout(st, BUDGET_RECHECK).map_or_else(|p| p.into_inner().0, |r| r.0)
+            } else {
+                fw.space.wait(st).unwrap_or_else(|p| p.into_inner())
+            };
         }
         st.buf.add(offset, data);
         self.kick(inode, &fw, &mut st);
@@ -329,7 +321,7 @@ impl Files {
     pub fn write_buffered(&self, inode: u32, offset: u64, data: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
         let fw = self.file_write(inode);
         let mut st = fw.lock();
-        let used = st.buf.bytes() + st.held;
+        let used = st.used();
         if st.failed.is_some() || (used > 0 && used + data.len() > self.cfg.buffer_max) {
             return Err(data);
         }
@@ -337,7 +329,7 @@ impl Files {
             drop(st);
             let room = self.budget_room(inode, used, data.len());
             st = fw.lock();
-            if !room || st.buf.bytes() + st.held > used {
+            if !room || st.used() > used {
                 return Err(data);
             }
         }
